@@ -1,0 +1,68 @@
+/*
+ * tesserad's configuration: built-in defaults, then --dev defaults, then the INI file,
+ * then command-line flags, each layer overriding the one before key by key.  The table
+ * in config.c is the single list of keys; docs/CONFIG.md documents each one.
+ */
+#ifndef MASTER_CONFIG_H
+#define MASTER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/http.h"
+
+#define MASTER_LISTEN_MAX 16
+
+struct master_strlist {
+    char *v[MASTER_LISTEN_MAX];
+    size_t n;
+    int layer; /* the layer that set these values; a later layer replaces them */
+};
+
+struct master_config {
+    /* what to do */
+    bool dev;
+    bool test_config;
+    bool show_help;
+    bool show_version;
+    char *config_file;
+
+    /* [server] */
+    struct master_strlist listen;
+    struct master_strlist listen_plain;
+    uint32_t workers; /* 0: one per core */
+    char *data_dir;
+    char *issuer;
+    bool reuseport;
+    uint32_t drain_timeout; /* seconds */
+
+    /* [tls] */
+    char *tls_certificate;
+    char *tls_private_key;
+    char *tls_min_version;
+
+    /* [limits] */
+    struct proto_limits limits;
+    uint32_t header_timeout; /* seconds */
+    uint32_t idle_timeout;   /* seconds */
+    uint32_t max_connections;
+
+    /* [admin] */
+    char *admin_token_file;
+
+    /* [log] */
+    char *log_level;
+};
+
+/* Fills cfg from argv and the file argv names.  Returns 0, or -1 with a message naming
+ * the flag or key and the problem in err.  Called once by main(). */
+int master_config_load(struct master_config *cfg, int argc, char **argv, char *err,
+                       size_t errlen);
+/* Checks values that depend on each other; 0 or -1 with err. */
+int master_config_validate(struct master_config *cfg, char *err, size_t errlen);
+void master_config_free(struct master_config *cfg);
+/* The usage text of --help. */
+const char *master_config_usage(void);
+
+#endif

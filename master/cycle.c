@@ -1,0 +1,238 @@
+/*
+ * The master's supervision loop.  Signals are blocked and taken synchronously with
+ * sigtimedwait(): unlike nginx's sigsuspend() and handler flags, the timeout doubles as
+ * the respawn backoff and drain clock without an interval timer.  A worker that dies is
+ * replaced, after a delay that doubles with each quick death; one that exits 2 (fatal
+ * configuration) is not.  The master never runs libuv: it forks, waits and reaps.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_MODULE "master"
+#include "master/master.h"
+#include "shm/log.h"
+
+#define CYCLE_QUICK_DEATH_MS 2000
+#define CYCLE_BACKOFF_FIRST_MS 100
+#define CYCLE_BACKOFF_MAX_MS 10000
+#define CYCLE_KILL_GRACE_MS 2000
+
+static uint64_t cycle_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void cycle_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGCHLD);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+/* In the child: back to default signal handling, then serve. */
+static void cycle_child(struct master *m, size_t slot)
+{
+    struct worker_listener ls[WORKER_LISTENERS_MAX];
+    struct worker_id id = {(unsigned)slot, m->slots[slot].generation, m->pid};
+    char role[32];
+    sigset_t set;
+    size_t nls;
+
+    cycle_signals(&set);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    snprintf(role, sizeof(role), "worker/%zu", slot);
+    shm_log_setup(role, shm_log_current_level());
+    for (size_t i = 0; i < m->nslots; i++)
+        if (i != slot)
+            master_listen_close_slot(&m->ls, i);
+    nls = master_listen_for_slot(&m->ls, slot, ls, WORKER_LISTENERS_MAX);
+    _exit(worker_run(&m->ws, &id, ls, nls));
+}
+
+static int cycle_spawn(struct master *m, size_t slot)
+{
+    struct master_slot *s = &m->slots[slot];
+    pid_t pid;
+
+    s->generation++;
+    pid = fork();
+    if (pid == -1) {
+        log_error("fork() failed: %s", strerror(errno));
+        s->respawn_at_ms = cycle_now_ms() + CYCLE_BACKOFF_MAX_MS;
+        return -1;
+    }
+    if (pid == 0)
+        cycle_child(m, slot);
+    s->pid = pid;
+    s->started_ms = cycle_now_ms();
+    s->respawn_at_ms = 0;
+    log_debug("worker/%zu started as pid %ld", slot, (long)pid);
+    return 0;
+}
+
+static void cycle_schedule(struct master *m, struct master_slot *s, size_t slot, int status)
+{
+    uint64_t now = cycle_now_ms(), delay = 0;
+
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+        log_error("worker/%zu exited with status 2 (fatal configuration): not respawning", slot);
+        s->retired = true;
+        master_listen_close_slot(&m->ls, slot);
+        return;
+    }
+    if (WIFSIGNALED(status))
+        log_warn("worker/%zu (pid %ld) killed by signal %d", slot, (long)s->pid,
+                 WTERMSIG(status));
+    else
+        log_warn("worker/%zu (pid %ld) exited with status %d", slot, (long)s->pid,
+                 WEXITSTATUS(status));
+    if (now - s->started_ms < CYCLE_QUICK_DEATH_MS) {
+        s->failures++;
+        delay = CYCLE_BACKOFF_FIRST_MS << (s->failures < 8 ? s->failures - 1 : 7);
+        if (delay > CYCLE_BACKOFF_MAX_MS)
+            delay = CYCLE_BACKOFF_MAX_MS;
+        log_warn("worker/%zu died quickly %u times in a row: respawning in %llu ms", slot,
+                 s->failures, (unsigned long long)delay);
+    } else {
+        s->failures = 0;
+    }
+    s->respawn_at_ms = now + delay;
+}
+
+static void cycle_reap(struct master *m)
+{
+    int status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < m->nslots; i++) {
+            struct master_slot *s = &m->slots[i];
+
+            if (s->pid != pid)
+                continue;
+            if (!m->stopping)
+                cycle_schedule(m, s, i, status);
+            s->pid = 0;
+            break;
+        }
+    }
+}
+
+static void cycle_stop(struct master *m, int signo)
+{
+    if (m->stopping)
+        return;
+    log_info("%s: stopping, draining for up to %llu ms", strsignal(signo),
+             (unsigned long long)m->ws.drain_timeout_ms);
+    m->stopping = true;
+    m->stop_deadline_ms = cycle_now_ms() + m->ws.drain_timeout_ms + CYCLE_KILL_GRACE_MS;
+    /* Refuse new connections at once; the workers close their copies too. */
+    master_listen_close_all(&m->ls);
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid > 0)
+            kill(m->slots[i].pid, SIGTERM);
+}
+
+/* Starts the slots whose respawn time has come; returns ms until the next one is due. */
+static uint64_t cycle_respawn_due(struct master *m)
+{
+    uint64_t now = cycle_now_ms(), next = 1000;
+
+    for (size_t i = 0; i < m->nslots; i++) {
+        struct master_slot *s = &m->slots[i];
+
+        if (s->pid || s->retired)
+            continue;
+        if (s->respawn_at_ms <= now)
+            cycle_spawn(m, i);
+        else if (s->respawn_at_ms - now < next)
+            next = s->respawn_at_ms - now;
+    }
+    return next;
+}
+
+static size_t cycle_count(const struct master *m, bool running)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < m->nslots; i++)
+        n += running ? m->slots[i].pid > 0 : !m->slots[i].retired;
+    return n;
+}
+
+static void cycle_kill_stragglers(struct master *m)
+{
+    for (size_t i = 0; i < m->nslots; i++) {
+        if (m->slots[i].pid > 0) {
+            log_warn("worker/%zu did not stop in time: killing it", i);
+            kill(m->slots[i].pid, SIGKILL);
+        }
+    }
+    m->stop_deadline_ms = UINT64_MAX;
+}
+
+static int cycle_wait(struct master *m, const sigset_t *set, uint64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+    siginfo_t info;
+    int sig = sigtimedwait(set, &info, &ts);
+
+    if (sig == -1 && errno != EAGAIN && errno != EINTR)
+        log_error("sigtimedwait() failed: %s", strerror(errno));
+    return sig;
+}
+
+int master_cycle_run(struct master *m)
+{
+    sigset_t set;
+    int status = 0;
+
+    cycle_signals(&set);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    m->pid = getpid();
+    for (;;) {
+        uint64_t wait_ms = 1000;
+        int sig;
+
+        if (!m->stopping) {
+            wait_ms = cycle_respawn_due(m);
+            if (cycle_count(m, false) == 0) {
+                log_error("every worker exited with a fatal error: stopping");
+                status = 2;
+                break;
+            }
+        } else {
+            uint64_t now = cycle_now_ms();
+
+            if (cycle_count(m, true) == 0)
+                break;
+            if (now >= m->stop_deadline_ms)
+                cycle_kill_stragglers(m);
+            else if (m->stop_deadline_ms - now < wait_ms)
+                wait_ms = m->stop_deadline_ms - now;
+        }
+        sig = cycle_wait(m, &set, wait_ms);
+        if (sig == SIGCHLD)
+            cycle_reap(m);
+        else if (sig == SIGTERM || sig == SIGINT)
+            cycle_stop(m, sig);
+        else if (sig == SIGHUP)
+            log_warn("SIGHUP: this version reloads nothing; restart to apply changes");
+        cycle_reap(m);
+    }
+    log_info("stopped");
+    return status;
+}

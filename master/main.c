@@ -1,0 +1,104 @@
+/*
+ * tesserad's entry point: reads the configuration, validates it (--test-config stops
+ * there), prepares --dev files, builds the TLS context and the listening sockets, then
+ * hands over to the supervision loop.  Exit status 2 means the configuration is wrong.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOG_MODULE "master"
+#include "master/master.h"
+#include "shm/log.h"
+
+#define EXIT_CONFIG 2
+
+static void main_settings(struct master *m)
+{
+    const struct master_config *cfg = &m->cfg;
+
+    m->ws.limits = cfg->limits;
+    m->ws.header_timeout_ms = (uint64_t)cfg->header_timeout * 1000;
+    m->ws.idle_timeout_ms = (uint64_t)cfg->idle_timeout * 1000;
+    m->ws.drain_timeout_ms = (uint64_t)cfg->drain_timeout * 1000;
+    m->ws.max_connections = cfg->max_connections;
+    m->nslots = cfg->workers ? cfg->workers : (size_t)sysconf(_SC_NPROCESSORS_ONLN);
+    if (m->nslots < 1)
+        m->nslots = 1;
+}
+
+static int main_listen(struct master *m)
+{
+    size_t per = m->cfg.reuseport ? m->nslots : 1;
+
+    for (size_t i = 0; i < m->cfg.listen.n; i++)
+        if (master_listen_open(&m->ls, m->cfg.listen.v[i], true, per) < 0)
+            return -1;
+    for (size_t i = 0; i < m->cfg.listen_plain.n; i++)
+        if (master_listen_open(&m->ls, m->cfg.listen_plain.v[i], false, per) < 0)
+            return -1;
+    for (size_t i = 0; i < m->ls.n; i++)
+        log_info("listening on %s", m->ls.groups[i].name);
+    return 0;
+}
+
+/* Checks what --test-config can check without writing or binding anything. */
+static int main_check_tls(struct master *m)
+{
+    if (m->cfg.listen.n == 0)
+        return 0;
+    m->ws.ssl_ctx = worker_tls_ctx_new(m->cfg.tls_certificate, m->cfg.tls_private_key,
+                                       m->cfg.tls_min_version);
+    return m->ws.ssl_ctx ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct master m = {0};
+    enum shm_log_level level = SHM_LOG_INFO;
+    char err[512];
+    int status = EXIT_CONFIG;
+
+    shm_log_setup("master", SHM_LOG_INFO);
+    if (master_config_load(&m.cfg, argc, argv, err, sizeof(err)) < 0 ||
+        (!m.cfg.show_help && !m.cfg.show_version &&
+         master_config_validate(&m.cfg, err, sizeof(err)) < 0)) {
+        fprintf(stderr, "tesserad: %s\n", err);
+        goto done;
+    }
+    if (m.cfg.show_help || m.cfg.show_version) {
+        fputs(m.cfg.show_help ? master_config_usage() : "tesserad " PACKAGE_VERSION "\n",
+              stdout);
+        status = 0;
+        goto done;
+    }
+    shm_log_level_parse(m.cfg.log_level, &level);
+    shm_log_setup("master", level);
+    main_settings(&m);
+    if (m.cfg.dev && !m.cfg.test_config && master_dev_prepare(&m.cfg) < 0)
+        goto done;
+    if ((!m.cfg.dev || !m.cfg.test_config) && main_check_tls(&m) < 0)
+        goto done;
+    if (m.cfg.test_config) {
+        fprintf(stderr, "tesserad: configuration OK\n");
+        status = 0;
+        goto done;
+    }
+    status = 1; /* from here on, failures are of the environment, not the configuration */
+    m.slots = calloc(m.nslots, sizeof(*m.slots));
+    if (m.slots == NULL || main_listen(&m) < 0)
+        goto done;
+    if (m.cfg.dev)
+        master_dev_banner(&m);
+    status = master_cycle_run(&m);
+done:
+    master_listen_close_all(&m.ls);
+    SSL_CTX_free(m.ws.ssl_ctx);
+    free(m.slots);
+    master_config_free(&m.cfg);
+    return status;
+}

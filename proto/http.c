@@ -1,0 +1,241 @@
+/*
+ * llhttp glue: turns llhttp's callbacks into offsets of one request and enforces the
+ * request limits as bytes arrive (header block → 431, header count → 431, Content-Length
+ * → 413, chunked body → 411).  Pure: runs inside a worker on bytes the connection read,
+ * and in unit tests and fuzzers on plain buffers.
+ */
+#include "autoconfig.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "proto/http.h"
+
+static struct proto_http *http_of(llhttp_t *p)
+{
+    return (struct proto_http *)p->data;
+}
+
+static int http_refuse(struct proto_http *h, int status, const char *text)
+{
+    h->error_status = status;
+    h->error_text = text;
+    return -1;
+}
+
+/* Extends span s with data at `at`: llhttp hands a field over in pieces when it spans
+ * two reads, and the pieces lie back to back in the input buffer. */
+static int http_span(struct proto_http *h, struct proto_span *s, const char *at, size_t len)
+{
+    size_t off = (size_t)(at - h->base) - h->msg_off;
+
+    if (!h->headers_done && off + len > h->limits->header_bytes)
+        return http_refuse(h, 431, "request header block too large");
+    if (s->len == 0)
+        s->off = (uint32_t)off;
+    s->len += (uint32_t)len;
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct proto_http *h = http_of(p);
+
+    h->in_message = true;
+    h->headers_done = false;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct proto_http *h = http_of(p);
+
+    return http_span(h, &h->req.target, at, len);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct proto_http *h = http_of(p);
+
+    if (h->req.nheaders >= h->limits->headers)
+        return http_refuse(h, 431, "too many request headers");
+    return http_span(h, &h->req.headers[h->req.nheaders].name, at, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct proto_http *h = http_of(p);
+
+    return http_span(h, &h->req.headers[h->req.nheaders].value, at, len);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct proto_request *r = &http_of(p)->req;
+
+    if (++r->nheaders < PROTO_HTTP_HEADERS_MAX)
+        r->headers[r->nheaders].name.len = r->headers[r->nheaders].value.len = 0;
+    return 0;
+}
+
+static void http_split_target(struct proto_request *r)
+{
+    const char *t = r->base + r->target.off;
+    uint32_t i;
+
+    r->path = r->target;
+    r->query.off = r->target.off + r->target.len;
+    r->query.len = 0;
+    for (i = 0; i < r->target.len; i++) {
+        if (t[i] == '?') {
+            r->path.len = i;
+            r->query.off = r->target.off + i + 1;
+            r->query.len = r->target.len - i - 1;
+            break;
+        }
+    }
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct proto_http *h = http_of(p);
+
+    h->headers_done = true;
+    if (p->flags & F_CHUNKED)
+        return http_refuse(h, 411, "chunked request bodies are not accepted; send Content-Length");
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->limits->body_bytes)
+        return http_refuse(h, 413, "request body too large");
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct proto_http *h = http_of(p);
+
+    return http_span(h, &h->req.body, at, len);
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct proto_http *h = http_of(p);
+
+    h->req.method = p->method;
+    h->req.keep_alive = llhttp_should_keep_alive(p);
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t http_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void http_request_reset(struct proto_request *r)
+{
+    r->target = r->path = r->query = r->body = (struct proto_span){0, 0};
+    r->nheaders = 0;
+    r->headers[0].name.len = r->headers[0].value.len = 0;
+}
+
+void proto_http_init(struct proto_http *h, const struct proto_limits *limits)
+{
+    llhttp_init(&h->parser, HTTP_REQUEST, &http_settings);
+    h->parser.data = h;
+    h->limits = limits;
+    h->base = NULL;
+    h->msg_off = h->parsed = 0;
+    h->error_status = 0;
+    h->error_text = NULL;
+    h->in_message = h->headers_done = false;
+    http_request_reset(&h->req);
+}
+
+static enum proto_http_result http_failed(struct proto_http *h, llhttp_errno_t err)
+{
+    if (h->error_status == 0) {
+        h->error_status = 400;
+        h->error_text = err == HPE_PAUSED_UPGRADE ? "protocol upgrade is not supported"
+                                                  : "malformed HTTP request";
+    }
+    return PROTO_HTTP_ERROR;
+}
+
+enum proto_http_result proto_http_feed(struct proto_http *h, const char *buf, size_t len)
+{
+    llhttp_errno_t err;
+    const char *stop;
+
+    if (h->error_status)
+        return PROTO_HTTP_ERROR;
+    if (h->parsed >= len)
+        return PROTO_HTTP_MORE;
+    h->base = buf;
+    if (!h->in_message)
+        h->msg_off = h->parsed;
+    err = llhttp_execute(&h->parser, buf + h->parsed, len - h->parsed);
+    if (err == HPE_OK) {
+        h->parsed = len;
+        if (h->in_message && !h->headers_done && len - h->msg_off > h->limits->header_bytes)
+            return http_refuse(h, 431, "request header block too large"), PROTO_HTTP_ERROR;
+        return PROTO_HTTP_MORE;
+    }
+    if (err != HPE_PAUSED)
+        return http_failed(h, err);
+    stop = llhttp_get_error_pos(&h->parser);
+    h->parsed = (size_t)(stop - buf);
+    h->req.base = buf + h->msg_off;
+    http_split_target(&h->req);
+    return PROTO_HTTP_REQUEST;
+}
+
+void proto_http_next(struct proto_http *h)
+{
+    llhttp_resume(&h->parser);
+    h->in_message = h->headers_done = false;
+    h->msg_off = h->parsed;
+    http_request_reset(&h->req);
+}
+
+size_t proto_http_done_bytes(const struct proto_http *h)
+{
+    return h->in_message ? h->msg_off : h->parsed;
+}
+
+void proto_http_shift(struct proto_http *h, size_t n)
+{
+    h->msg_off -= n;
+    h->parsed -= n;
+}
+
+bool proto_http_partial(const struct proto_http *h)
+{
+    return h->in_message;
+}
+
+bool proto_span_eq(const struct proto_request *r, struct proto_span s, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    return s.len == n && memcmp(r->base + s.off, lit, n) == 0;
+}
+
+bool proto_request_header(const struct proto_request *r, const char *name, struct proto_span *v)
+{
+    size_t n = strlen(name);
+
+    for (uint32_t i = 0; i < r->nheaders; i++) {
+        const struct proto_header *hd = &r->headers[i];
+
+        if (hd->name.len == n && strncasecmp(r->base + hd->name.off, name, n) == 0) {
+            *v = hd->value;
+            return true;
+        }
+    }
+    v->off = v->len = 0;
+    return false;
+}

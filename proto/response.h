@@ -1,0 +1,38 @@
+/*
+ * Responses: what a handler fills in, and its serialisation into the connection's output.
+ * Every response carries Content-Length and Date; error bodies are the JSON object of
+ * API.md ({"error":…,"error_description":…}).
+ */
+#ifndef PROTO_RESPONSE_H
+#define PROTO_RESPONSE_H
+
+#include <stdbool.h>
+
+#include "proto/buf.h"
+
+struct proto_response {
+    int status;
+    const char *content_type;
+    struct proto_buf headers; /* extra header lines, each ending in CRLF */
+    struct proto_buf body;
+    bool close; /* the handler wants the connection closed after this response */
+};
+
+/* Empties r for the next request, keeping its buffers' memory. */
+void proto_response_reset(struct proto_response *r);
+void proto_response_free(struct proto_response *r);
+/* Adds "name: value\r\n"; value must come from us, never unchecked request bytes. */
+int proto_response_header(struct proto_response *r, const char *name, const char *value);
+/* Sets status and a JSON body.  body is copied. */
+int proto_response_json(struct proto_response *r, int status, const char *body);
+/* Sets status and the JSON error body; error and description are our own ASCII constants. */
+int proto_response_error(struct proto_response *r, int status, const char *error,
+                         const char *description);
+/* The reason phrase of a status we send. */
+const char *proto_status_reason(int status);
+/* Appends the serialised response to out.  head: omit the body (HEAD requests);
+ * close: announce Connection: close.  date is the IMF-fixdate of now. */
+int proto_response_serialize(const struct proto_response *r, const char *date, bool head,
+                             bool close, struct proto_buf *out);
+
+#endif

@@ -1,0 +1,1 @@
+# libFuzzer targets (configure --enable-fuzzers CC=clang); filled in by tests/fuzz/.

@@ -1,0 +1,443 @@
+/*
+ * One client connection inside a worker: bytes from libuv, through OpenSSL memory BIOs
+ * (TLS listeners) into the request parser, to the router, and the responses back.  All
+ * the requests a read completes are answered, in order, with one TLS write and one socket
+ * write.  Invariant: c->in holds, from offset 0, the bytes of requests not yet answered.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#define LOG_MODULE "conn"
+#include "shm/log.h"
+#include "worker/conn.h"
+
+#define CONN_IN_INITIAL 4096
+#define CONN_OUT_HIGH_WATER (1024 * 1024)
+
+struct conn_write {
+    uv_write_t req;
+    struct conn *c;
+    char data[];
+};
+
+static void conn_flush(struct conn *c);
+static void conn_finish(struct conn *c);
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    struct worker *w = c->w;
+
+    if (--c->handles)
+        return;
+    SSL_free(c->ssl);
+    free(c->in);
+    proto_buf_free(&c->out);
+    free(c);
+    worker__conn_gone(w);
+}
+
+void worker__conn_close(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (c->closed)
+        return;
+    c->closed = c->closing = true;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void conn_timer_set(struct conn *c, enum conn_timer kind, uint64_t ms);
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    struct worker *w = c->w;
+
+    if (c->timer_kind != CONN_TIMER_REQUEST || !proto_http_partial(&c->http)) {
+        worker__conn_close(c);
+        return;
+    }
+    /* A request started but did not arrive in time: say so, then close. */
+    proto_response_reset(&w->res);
+    proto_response_error(&w->res, 408, "request_timeout", "the request did not arrive in time");
+    worker__clock(w);
+    proto_response_serialize(&w->res, w->date, false, true, &c->out);
+    c->close_after = true;
+    conn_flush(c);
+    conn_finish(c);
+}
+
+static void conn_timer_set(struct conn *c, enum conn_timer kind, uint64_t ms)
+{
+    c->timer_kind = kind;
+    uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+/* Picks the deadline that applies now.  A request's deadline runs from its first byte
+ * and is not extended by further bytes, so a slow sender cannot hold the connection. */
+static void conn_timer_update(struct conn *c)
+{
+    const struct worker_settings *s = c->w->s;
+    bool busy = proto_http_partial(&c->http) || (c->ssl && !SSL_is_init_finished(c->ssl));
+
+    if (c->closing)
+        return;
+    if (busy) {
+        if (c->timer_kind != CONN_TIMER_REQUEST)
+            conn_timer_set(c, CONN_TIMER_REQUEST, s->header_timeout_ms);
+    } else {
+        conn_timer_set(c, CONN_TIMER_IDLE, s->idle_timeout_ms);
+    }
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    worker__conn_close(req->data);
+}
+
+/* No more requests: write what is pending, then close (the timer bounds a stuck peer). */
+static void conn_finish(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    conn_timer_set(c, CONN_TIMER_CLOSING, c->w->s->idle_timeout_ms);
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+        worker__conn_close(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct conn *c = h->data;
+
+    *buf = uv_buf_init(c->w->readbuf, sizeof(c->w->readbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct conn_write *wr = (struct conn_write *)req;
+    struct conn *c = wr->c;
+
+    free(wr);
+    if (status < 0) {
+        worker__conn_close(c);
+        return;
+    }
+    if (c->throttled && !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+        c->throttled = false;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+    if (c->w->draining)
+        worker__conn_drain(c);
+}
+
+/* Sends bytes, trying the socket directly first; copies only what the kernel did not take. */
+static void conn_write(struct conn *c, const char *p, size_t len)
+{
+    uv_stream_t *s = (uv_stream_t *)&c->tcp;
+    struct conn_write *wr;
+    uv_buf_t b;
+    int n;
+
+    if (len == 0 || c->closed)
+        return;
+    if (uv_stream_get_write_queue_size(s) == 0) {
+        b = uv_buf_init((char *)p, (unsigned)len);
+        n = uv_try_write(s, &b, 1);
+        if (n == (int)len)
+            return;
+        if (n < 0 && n != UV_EAGAIN) {
+            worker__conn_close(c);
+            return;
+        }
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+        }
+    }
+    wr = malloc(sizeof(*wr) + len);
+    if (wr == NULL) {
+        worker__conn_close(c);
+        return;
+    }
+    wr->c = c;
+    memcpy(wr->data, p, len);
+    b = uv_buf_init(wr->data, (unsigned)len);
+    if (uv_write(&wr->req, s, &b, 1, on_write) < 0) {
+        free(wr);
+        worker__conn_close(c);
+        return;
+    }
+    if (uv_stream_get_write_queue_size(s) > CONN_OUT_HIGH_WATER && !c->throttled) {
+        c->throttled = true;
+        uv_read_stop(s);
+    }
+}
+
+/* Moves the responses built so far to the socket, through TLS when there is TLS. */
+static void conn_flush(struct conn *c)
+{
+    char *p;
+    long n;
+
+    if (c->ssl == NULL) {
+        conn_write(c, c->out.data, c->out.len);
+        proto_buf_reset(&c->out);
+        return;
+    }
+    if (c->out.len) {
+        if (SSL_write(c->ssl, c->out.data, (int)c->out.len) <= 0)
+            ERR_clear_error();
+        proto_buf_reset(&c->out);
+    }
+    if (c->close_after && SSL_is_init_finished(c->ssl))
+        SSL_shutdown(c->ssl);
+    n = BIO_get_mem_data(c->wbio, &p);
+    if (n > 0) {
+        conn_write(c, p, (size_t)n);
+        (void)BIO_reset(c->wbio);
+    }
+}
+
+static const char *conn_error_code(int status)
+{
+    switch (status) {
+    case 408: return "request_timeout";
+    case 411: return "length_required";
+    case 413: return "request_too_large";
+    case 431: return "request_header_fields_too_large";
+    default: return "invalid_request";
+    }
+}
+
+/* Answers one parsed request into c->out. */
+static void conn_answer(struct conn *c)
+{
+    struct worker *w = c->w;
+    const struct proto_request *req = &c->http.req;
+    bool close;
+
+    proto_response_reset(&w->res);
+    proto_router_dispatch(proto_routes, proto_nroutes, &w->ctx, req, &w->res);
+    close = !req->keep_alive || w->res.close || w->draining;
+    proto_response_serialize(&w->res, w->date, req->method == HTTP_HEAD, close, &c->out);
+    w->requests++;
+    if (close)
+        c->close_after = true;
+}
+
+/* Answers every complete request in c->in, then drops the bytes no request needs. */
+static void conn_process(struct conn *c)
+{
+    struct worker *w = c->w;
+    size_t done;
+
+    worker__clock(w);
+    while (!c->close_after) {
+        enum proto_http_result r = proto_http_feed(&c->http, c->in, c->in_len);
+
+        if (r == PROTO_HTTP_MORE)
+            break;
+        if (r == PROTO_HTTP_ERROR) {
+            proto_response_reset(&w->res);
+            proto_response_error(&w->res, c->http.error_status,
+                                 conn_error_code(c->http.error_status), c->http.error_text);
+            proto_response_serialize(&w->res, w->date, false, true, &c->out);
+            c->close_after = true;
+            break;
+        }
+        conn_answer(c);
+        proto_http_next(&c->http);
+        c->timer_kind = CONN_TIMER_NONE; /* the next request gets a fresh deadline */
+    }
+    done = proto_http_done_bytes(&c->http);
+    if (done) {
+        memmove(c->in, c->in + done, c->in_len - done);
+        c->in_len -= done;
+        proto_http_shift(&c->http, done);
+    }
+}
+
+/* Makes room to read into c->in.  The cap fits the largest request the limits allow, so a
+ * request within limits always fits and one beyond them is refused before the cap. */
+static bool conn_in_room(struct conn *c)
+{
+    const struct proto_limits *l = &c->w->s->limits;
+    size_t max = (size_t)l->header_bytes + l->body_bytes + 1024, cap;
+    char *p;
+
+    if (c->in_cap - c->in_len >= 1024 || c->in_cap >= max)
+        return c->in_len < c->in_cap;
+    cap = c->in_cap ? c->in_cap * 2 : CONN_IN_INITIAL;
+    if (cap > max)
+        cap = max;
+    p = realloc(c->in, cap);
+    if (p == NULL)
+        return c->in_len < c->in_cap;
+    c->in = p;
+    c->in_cap = cap;
+    return true;
+}
+
+static void conn_input_plain(struct conn *c, const char *data, size_t len)
+{
+    while (len && !c->close_after) {
+        size_t n;
+
+        if (!conn_in_room(c)) {
+            worker__conn_close(c);
+            return;
+        }
+        n = c->in_cap - c->in_len;
+        if (n > len)
+            n = len;
+        memcpy(c->in + c->in_len, data, n);
+        c->in_len += n;
+        data += n;
+        len -= n;
+        conn_process(c);
+    }
+}
+
+/* Decrypts what the TLS engine can, answering as requests complete.  Returns false when
+ * the session failed or the peer closed it. */
+static bool conn_input_tls(struct conn *c, const char *data, size_t len)
+{
+    if (BIO_write(c->rbio, data, (int)len) != (int)len)
+        return false;
+    while (!c->close_after) {
+        int n, err;
+
+        if (!conn_in_room(c))
+            return false;
+        n = SSL_read(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            conn_process(c);
+            continue;
+        }
+        err = SSL_get_error(c->ssl, n);
+        if (err == SSL_ERROR_WANT_READ)
+            return true;
+        if (err != SSL_ERROR_ZERO_RETURN)
+            log_debug("TLS session failed: %s", ERR_reason_error_string(ERR_peek_error()));
+        ERR_clear_error();
+        return false;
+    }
+    return true;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = s->data;
+    bool ok = true;
+
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        /* The peer is done sending: answer what it sent (already done), then close. */
+        if (nread == UV_EOF && (c->out.len || uv_stream_get_write_queue_size(s)))
+            conn_finish(c);
+        else
+            worker__conn_close(c);
+        return;
+    }
+    if (c->ssl)
+        ok = conn_input_tls(c, buf->base, (size_t)nread);
+    else
+        conn_input_plain(c, buf->base, (size_t)nread);
+    if (c->closed)
+        return;
+    if (!ok)
+        c->close_after = true;
+    conn_flush(c);
+    if (c->close_after)
+        conn_finish(c);
+    else
+        conn_timer_update(c);
+}
+
+static int conn_tls_setup(struct conn *c, SSL_CTX *ctx)
+{
+    c->ssl = SSL_new(ctx);
+    c->rbio = BIO_new(BIO_s_mem());
+    c->wbio = BIO_new(BIO_s_mem());
+    if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
+        BIO_free(c->rbio);
+        BIO_free(c->wbio);
+        return -ENOMEM;
+    }
+    /* An empty read BIO means "wait for more bytes", not end of stream. */
+    BIO_set_mem_eof_return(c->rbio, -1);
+    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    SSL_set_accept_state(c->ssl);
+    return 0;
+}
+
+void worker__conn_open(struct worker *w, int fd, bool tls)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL || (tls && conn_tls_setup(c, w->s->ssl_ctx) < 0)) {
+        log_warn("out of memory: dropping a connection");
+        if (c)
+            SSL_free(c->ssl);
+        free(c);
+        close(fd);
+        return;
+    }
+    c->w = w;
+    proto_http_init(&c->http, &w->s->limits);
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    w->accepted++;
+    if (uv_tcp_open(&c->tcp, fd) < 0) {
+        close(fd);
+        worker__conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    conn_timer_update(c);
+}
+
+void worker__conn_drain(struct conn *c)
+{
+    bool idle = !proto_http_partial(&c->http) && c->in_len == 0 &&
+                uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0 &&
+                (c->ssl == NULL || SSL_is_init_finished(c->ssl));
+
+    if (c->closing)
+        return;
+    if (!idle)
+        return; /* conn_answer() sees w->draining and closes after the response */
+    c->close_after = true;
+    conn_flush(c);
+    conn_finish(c);
+}

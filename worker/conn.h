@@ -1,0 +1,82 @@
+/*
+ * Names shared inside worker/ only: the worker's context and one client connection.
+ */
+#ifndef WORKER_CONN_H
+#define WORKER_CONN_H
+
+#include <time.h>
+#include <uv.h>
+
+#include "proto/buf.h"
+#include "proto/http.h"
+#include "proto/response.h"
+#include "proto/router.h"
+#include "worker/worker.h"
+
+#define WORKER_READ_BUF (64 * 1024)
+
+struct worker;
+
+enum conn_timer { CONN_TIMER_NONE, CONN_TIMER_REQUEST, CONN_TIMER_IDLE, CONN_TIMER_CLOSING };
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shutdown_req;
+    struct worker *w;
+    struct conn *prev, *next;
+    SSL *ssl; /* NULL on a plain listener */
+    BIO *rbio, *wbio;
+    struct proto_http http;
+    char *in;
+    size_t in_len, in_cap;
+    struct proto_buf out;
+    enum conn_timer timer_kind;
+    unsigned handles; /* libuv handles still open; freed at 0 */
+    bool closing;     /* shutdown or close under way */
+    bool closed;
+    bool close_after; /* close once the output is written */
+    bool throttled;   /* reading paused until the peer takes our output */
+};
+
+struct worker_accept {
+    uv_poll_t poll;
+    int fd;
+    bool tls;
+    bool open;
+    struct worker *w;
+};
+
+/* The context of one worker process: everything it owns lives here. */
+struct worker {
+    uv_loop_t loop;
+    const struct worker_settings *s;
+    struct worker_id id;
+    struct worker_accept acc[WORKER_LISTENERS_MAX];
+    size_t nacc;
+    bool accepting;
+    bool draining;
+    uv_signal_t sig_term, sig_int;
+    uv_timer_t drain_timer;
+    struct conn *conns; /* every open connection, for draining */
+    size_t nconns;
+    struct proto_response res; /* reused by every request */
+    struct proto_ctx ctx;
+    char date[32];
+    time_t date_sec;
+    uint64_t accepted, requests;
+    char readbuf[WORKER_READ_BUF];
+};
+
+/* Takes over accepted socket fd; called by the accept loop. */
+void worker__conn_open(struct worker *w, int fd, bool tls);
+/* Graceful stop of one connection: idle ones close now, busy ones after their response. */
+void worker__conn_drain(struct conn *c);
+/* Closes at once. */
+void worker__conn_close(struct conn *c);
+/* Called when a connection is gone, for accept resumption and drain completion. */
+void worker__conn_gone(struct worker *w);
+/* Refreshes the cached Date header value. */
+void worker__clock(struct worker *w);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * The worker process: a libuv loop created after fork, accepting on the sockets the
+ * master made and serving connections (conn.c) until SIGTERM/SIGINT, then draining:
+ * accepting stops, idle connections close, busy ones close after their response, and
+ * whatever is left when the drain timeout ends is closed.  Accepting is done by hand
+ * (uv_poll + accept4) so it can pause at the per-worker connection limit.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LOG_MODULE "worker"
+#include "shm/log.h"
+#include "worker/conn.h"
+
+#define ACCEPT_BATCH 64
+
+void worker__clock(struct worker *w)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (now == w->date_sec)
+        return;
+    w->date_sec = now;
+    gmtime_r(&now, &tm);
+    strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static void worker_accepting(struct worker *w, bool on);
+
+static void on_accept(uv_poll_t *p, int status, int events)
+{
+    struct worker_accept *a = p->data;
+    struct worker *w = a->w;
+
+    for (int i = 0; i < ACCEPT_BATCH && w->accepting; i++) {
+        int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd == -1) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_warn("accept4() failed: %s", strerror(errno));
+            return;
+        }
+        worker__conn_open(w, fd, a->tls);
+        if (w->nconns >= w->s->max_connections)
+            worker_accepting(w, false);
+    }
+}
+
+static void worker_accepting(struct worker *w, bool on)
+{
+    if (w->accepting == on || w->draining)
+        return;
+    w->accepting = on;
+    for (size_t i = 0; i < w->nacc; i++) {
+        if (on)
+            uv_poll_start(&w->acc[i].poll, UV_READABLE, on_accept);
+        else
+            uv_poll_stop(&w->acc[i].poll);
+    }
+}
+
+static void on_closed_quietly(uv_handle_t *h)
+{
+}
+
+static void worker_close_handles(struct worker *w)
+{
+    uv_close((uv_handle_t *)&w->sig_term, on_closed_quietly);
+    uv_close((uv_handle_t *)&w->sig_int, on_closed_quietly);
+    uv_close((uv_handle_t *)&w->drain_timer, on_closed_quietly);
+}
+
+void worker__conn_gone(struct worker *w)
+{
+    if (w->draining) {
+        if (w->nconns == 0 && !uv_is_closing((uv_handle_t *)&w->drain_timer))
+            worker_close_handles(w);
+        return;
+    }
+    if (!w->accepting && w->nconns < w->s->max_connections)
+        worker_accepting(w, true);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+
+    log_warn("drain timeout: closing %zu connections", w->nconns);
+    while (w->conns)
+        worker__conn_close(w->conns);
+}
+
+static void worker_drain(struct worker *w)
+{
+    struct conn *c, *next;
+
+    if (w->draining)
+        return;
+    log_info("stopping: draining %zu connections", w->nconns);
+    worker_accepting(w, false);
+    w->draining = true;
+    for (size_t i = 0; i < w->nacc; i++) {
+        uv_close((uv_handle_t *)&w->acc[i].poll, on_closed_quietly);
+        close(w->acc[i].fd);
+    }
+    for (c = w->conns; c; c = next) {
+        next = c->next;
+        worker__conn_drain(c);
+    }
+    if (w->nconns == 0) {
+        worker_close_handles(w);
+        return;
+    }
+    uv_timer_start(&w->drain_timer, on_drain_timeout, w->s->drain_timeout_ms, 0);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    worker_drain(s->data);
+}
+
+static int worker_setup(struct worker *w, const struct worker_listener *ls, size_t nls)
+{
+    int rc = uv_loop_init(&w->loop);
+
+    if (rc < 0) {
+        log_error("uv_loop_init() failed: %s", uv_strerror(rc));
+        return rc;
+    }
+    for (size_t i = 0; i < nls && i < WORKER_LISTENERS_MAX; i++) {
+        struct worker_accept *a = &w->acc[w->nacc];
+
+        a->fd = ls[i].fd;
+        a->tls = ls[i].tls;
+        a->w = w;
+        rc = uv_poll_init(&w->loop, &a->poll, a->fd);
+        if (rc < 0) {
+            log_error("uv_poll_init() failed: %s", uv_strerror(rc));
+            return rc;
+        }
+        a->poll.data = a;
+        w->nacc++;
+    }
+    uv_signal_init(&w->loop, &w->sig_term);
+    uv_signal_init(&w->loop, &w->sig_int);
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->sig_term.data = w->sig_int.data = w->drain_timer.data = w;
+    uv_signal_start(&w->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&w->sig_int, on_signal, SIGINT);
+    worker_accepting(w, true);
+    return 0;
+}
+
+int worker_run(const struct worker_settings *s, const struct worker_id *id,
+               const struct worker_listener *ls, size_t nls)
+{
+    struct worker *w;
+    int status = 1;
+
+    /* Die with the master; and if it is already gone, do not serve as an orphan. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != id->master_pid)
+        return 0;
+    signal(SIGPIPE, SIG_IGN);
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return 1;
+    w->s = s;
+    w->id = *id;
+    w->ctx.date = w->date;
+    w->ctx.ready = 1;
+    if (worker_setup(w, ls, nls) < 0)
+        goto done;
+    log_info("serving (slot %u, generation %u)", id->slot, id->generation);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    log_info("stopped after %llu connections and %llu requests",
+             (unsigned long long)w->accepted, (unsigned long long)w->requests);
+    status = 0;
+done:
+    uv_loop_close(&w->loop);
+    proto_response_free(&w->res);
+    free(w);
+    return status;
+}
