@@ -49,6 +49,13 @@ static const struct cfg_key cfg_keys[] = {
     {"limits", "header_timeout", CFG_UINT, OFF(header_timeout), 1, 600, "10", NULL},
     {"limits", "idle_timeout", CFG_UINT, OFF(idle_timeout), 1, 3600, "60", NULL},
     {"limits", "max_connections", CFG_UINT, OFF(max_connections), 1, 1000000, "10000", NULL},
+    {"tokens", "capacity", CFG_UINT, OFF(tokens_capacity), 1000, 200000000, "1000000", NULL},
+    {"tokens", "interned_strings", CFG_UINT, OFF(tokens_interned_strings), 64, 10000000,
+     "65536", NULL},
+    {"tokens", "sweep_interval", CFG_UINT, OFF(tokens_sweep_interval), 1, 3600, "10", NULL},
+    {"clients", "capacity", CFG_UINT, OFF(clients_capacity), 10, 10000000, "100000", NULL},
+    {"dpop", "replay_capacity", CFG_UINT, OFF(dpop_replay_capacity), 100, 100000000, "100000",
+     NULL},
     {"admin", "token_file", CFG_STR, OFF(admin_token_file), 0, 0, NULL, NULL},
     {"log", "level", CFG_STR, OFF(log_level), 0, 0, "info", NULL},
 };
@@ -154,10 +161,42 @@ static void cfg_apply_defaults(struct master_config *cfg, int layer)
 
 struct cfg_file_ctx {
     struct master_config *cfg;
-    char msg[192];
+    FILE *f;
+    int line;      /* lines read so far: the line inih is working on */
+    int bad_line;  /* the first line the handler refused, 0: none */
+    int too_long;  /* a line longer than inih's buffer, 0: none */
+    int max;       /* the longest line inih takes */
+    int read_errno;
+    char msg[192]; /* why bad_line was refused */
 };
 
-/* inih's callback: returns 0 (stop, inih reports the line) on the first bad key. */
+/* inih's reader: fgets() that counts lines, since inih does not tell its handler where
+ * it is, and stops at a line inih's buffer would split in two (the pieces would parse as
+ * two lines, the second one misread). */
+static char *cfg_file_read(char *str, int num, void *stream)
+{
+    struct cfg_file_ctx *fc = stream;
+    size_t n;
+    int ch;
+
+    if (fc->too_long)
+        return NULL;
+    if (fgets(str, num, fc->f) == NULL) {
+        fc->read_errno = ferror(fc->f) ? errno : 0;
+        return NULL;
+    }
+    fc->line++;
+    n = strlen(str);
+    if (n && str[n - 1] != '\n' && (ch = getc(fc->f)) != EOF && ch != '\n') {
+        fc->too_long = fc->line;
+        fc->max = num - 1;
+        return NULL;
+    }
+    return str;
+}
+
+/* inih's callback: returns 0 (inih reports the line) for a bad key; the first message is
+ * kept, as inih reports the first line. */
 static int cfg_file_entry(void *user, const char *section, const char *name, const char *value)
 {
     struct cfg_file_ctx *fc = user;
@@ -165,29 +204,42 @@ static int cfg_file_entry(void *user, const char *section, const char *name, con
     char why[160];
 
     if (k == NULL) {
-        snprintf(fc->msg, sizeof(fc->msg), "unknown key '%s' in section [%s]", name, section);
-        return 0;
+        if (fc->bad_line == 0)
+            snprintf(fc->msg, sizeof(fc->msg), "unknown key '%s' in section [%s]", name,
+                     section);
+    } else if (cfg_set(fc->cfg, k, value, LAYER_FILE, why, sizeof(why)) < 0) {
+        if (fc->bad_line == 0)
+            snprintf(fc->msg, sizeof(fc->msg), "[%s] %s: %s", section, name, why);
+    } else {
+        return 1;
     }
-    if (cfg_set(fc->cfg, k, value, LAYER_FILE, why, sizeof(why)) < 0) {
-        snprintf(fc->msg, sizeof(fc->msg), "[%s] %s: %s", section, name, why);
-        return 0;
-    }
-    return 1;
+    if (fc->bad_line == 0)
+        fc->bad_line = fc->line;
+    return 0;
 }
 
 static int cfg_load_file(struct master_config *cfg, const char *path, char *err, size_t errlen)
 {
     struct cfg_file_ctx fc = {.cfg = cfg};
-    int rc = ini_parse(path, cfg_file_entry, &fc);
+    int rc;
 
-    if (rc == -1)
+    fc.f = fopen(path, "r");
+    if (fc.f == NULL)
         return cfg_fail(err, errlen, "config %s: cannot open: %s", path, strerror(errno));
+    rc = ini_parse_stream(cfg_file_read, &fc, cfg_file_entry, &fc);
+    fclose(fc.f);
+    if (fc.read_errno) /* e.g. EISDIR: a directory opens, but does not read */
+        return cfg_fail(err, errlen, "config %s: cannot read: %s", path,
+                        strerror(fc.read_errno));
     if (rc == -2)
         return cfg_fail(err, errlen, "config %s: out of memory", path);
-    if (rc > 0 && fc.msg[0])
+    if (rc > 0 && rc == fc.bad_line)
         return cfg_fail(err, errlen, "config %s:%d: %s", path, rc, fc.msg);
     if (rc > 0)
         return cfg_fail(err, errlen, "config %s:%d: not 'key = value' or '[section]'", path, rc);
+    if (fc.too_long)
+        return cfg_fail(err, errlen, "config %s:%d: line longer than %d characters", path,
+                        fc.too_long, fc.max);
     return 0;
 }
 
@@ -243,6 +295,19 @@ static const struct cfg_key *cfg_flag_key(int opt)
     }
 }
 
+/* The message for getopt_long's '?'.  optopt says which case it was: one of our long
+ * flags given a value it does not take, a short flag (argv[optind - 1] is then not the
+ * flag when it sits inside a cluster like -xy), or 0, an unknown long flag. */
+static int cfg_argv_unknown(char **argv, char *err, size_t errlen)
+{
+    for (const struct option *o = cfg_options; o->name; o++)
+        if (optopt != 0 && o->val == optopt)
+            return cfg_fail(err, errlen, "--%s takes no value", o->name);
+    if (optopt > 0 && optopt < 256)
+        return cfg_fail(err, errlen, "unknown flag '-%c' (see --help)", optopt);
+    return cfg_fail(err, errlen, "unknown flag '%s' (see --help)", argv[optind - 1]);
+}
+
 /* Reads argv into cfg's flags and the list of key-setting flags. */
 static int cfg_parse_argv(struct master_config *cfg, int argc, char **argv, struct cfg_flag *flags,
                           size_t *nflags, char *err, size_t errlen)
@@ -264,7 +329,7 @@ static int cfg_parse_argv(struct master_config *cfg, int argc, char **argv, stru
         case ':':
             return cfg_fail(err, errlen, "%s needs a value", argv[optind - 1]);
         case '?':
-            return cfg_fail(err, errlen, "unknown flag '%s' (see --help)", argv[optind - 1]);
+            return cfg_argv_unknown(argv, err, errlen);
         default:
             flags[*nflags].key = cfg_flag_key(opt);
             flags[*nflags].value = optarg;

@@ -48,6 +48,13 @@ struct master_config {
     uint32_t idle_timeout;   /* seconds */
     uint32_t max_connections;
 
+    /* [tokens], [clients], [dpop]: shared-memory table sizes */
+    uint32_t tokens_capacity;
+    uint32_t tokens_interned_strings;
+    uint32_t tokens_sweep_interval; /* seconds */
+    uint32_t clients_capacity;
+    uint32_t dpop_replay_capacity;
+
     /* [admin] */
     char *admin_token_file;
 

@@ -112,6 +112,33 @@ static void cycle_schedule(struct master *m, struct master_slot *s, size_t slot,
     s->respawn_at_ms = now + delay;
 }
 
+/* A dead worker may have died between claiming a shared-memory slot and publishing it. */
+static void cycle_reclaim(struct master *m, size_t slot, unsigned generation)
+{
+    struct shm_owner dead = {(uint32_t)slot, generation};
+    uint64_t n = shm_region_reclaim(&m->region, dead);
+
+    if (n)
+        log_warn("worker/%zu left %llu shared-memory slots half-written: reclaimed", slot,
+                 (unsigned long long)n);
+}
+
+/* Frees expired tokens and proofs every tokens.sweep_interval; returns ms to the next. */
+static uint64_t cycle_sweep(struct master *m)
+{
+    struct shm_owner me = {MASTER_OWNER_SLOT, 1};
+    uint64_t now = cycle_now_ms();
+    int64_t n;
+
+    if (now < m->next_sweep_ms)
+        return m->next_sweep_ms - now;
+    n = shm_region_sweep(&m->region, (int64_t)time(NULL), me);
+    if (n)
+        log_debug("swept %lld expired entries", (long long)n);
+    m->next_sweep_ms = now + (uint64_t)m->cfg.tokens_sweep_interval * 1000;
+    return (uint64_t)m->cfg.tokens_sweep_interval * 1000;
+}
+
 static void cycle_reap(struct master *m)
 {
     int status;
@@ -123,6 +150,7 @@ static void cycle_reap(struct master *m)
 
             if (s->pid != pid)
                 continue;
+            cycle_reclaim(m, i, s->generation);
             if (!m->stopping)
                 cycle_schedule(m, s, i, status);
             s->pid = 0;
@@ -208,7 +236,11 @@ int master_cycle_run(struct master *m)
         int sig;
 
         if (!m->stopping) {
+            uint64_t sweep_ms = cycle_sweep(m);
+
             wait_ms = cycle_respawn_due(m);
+            if (sweep_ms < wait_ms)
+                wait_ms = sweep_ms;
             if (cycle_count(m, false) == 0) {
                 log_error("every worker exited with a fatal error: stopping");
                 status = 2;

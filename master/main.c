@@ -46,6 +46,24 @@ static int main_listen(struct master *m)
     return 0;
 }
 
+static int main_region(struct master *m)
+{
+    struct shm_region_sizes sz = {
+        .tokens = m->cfg.tokens_capacity,
+        .clients = m->cfg.clients_capacity,
+        .intern = m->cfg.tokens_interned_strings,
+        .jti = m->cfg.dpop_replay_capacity,
+    };
+
+    if (shm_region_create(&m->region, &sz) < 0)
+        return -1;
+    m->ws.region = &m->region;
+    log_info("shared memory: %llu MiB for %u tokens and %u clients",
+             (unsigned long long)(m->region.size >> 20), m->cfg.tokens_capacity,
+             m->cfg.clients_capacity);
+    return 0;
+}
+
 /* Checks what --test-config can check without writing or binding anything. */
 static int main_check_tls(struct master *m)
 {
@@ -90,7 +108,7 @@ int main(int argc, char **argv)
     }
     status = 1; /* from here on, failures are of the environment, not the configuration */
     m.slots = calloc(m.nslots, sizeof(*m.slots));
-    if (m.slots == NULL || main_listen(&m) < 0)
+    if (m.slots == NULL || main_region(&m) < 0 || main_listen(&m) < 0)
         goto done;
     if (m.cfg.dev)
         master_dev_banner(&m);
@@ -98,6 +116,8 @@ int main(int argc, char **argv)
 done:
     master_listen_close_all(&m.ls);
     SSL_CTX_free(m.ws.ssl_ctx);
+    if (m.region.hdr)
+        shm_region_detach(&m.region);
     free(m.slots);
     master_config_free(&m.cfg);
     return status;

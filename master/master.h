@@ -11,6 +11,7 @@
 
 #include "master/config.h"
 #include "master/listen.h"
+#include "shm/region.h"
 #include "worker/worker.h"
 
 struct master_slot {
@@ -22,10 +23,15 @@ struct master_slot {
     bool retired;            /* exited 2: not respawned */
 };
 
+/* Owner slots of the shared tables that are not workers. */
+#define MASTER_OWNER_SLOT 255
+
 struct master {
     struct master_config cfg;
     struct worker_settings ws;
     struct master_listeners ls;
+    struct shm_region region;
+    uint64_t next_sweep_ms;
     struct master_slot *slots;
     size_t nslots;
     pid_t pid;

@@ -99,7 +99,9 @@ void shm_table_init(struct shm_table *t, size_t size, uint64_t capacity, uint32_
 
     if (nb < 2)
         nb = 2;
-    memset(t, 0, size);
+    /* The memory is fresh from memfd/mmap and so already zero: touching only the header
+     * keeps untouched pages uncommitted until entries land there. */
+    memset(t, 0, sizeof(*t));
     t->nbuckets = nb;
     t->words = words;
     t->max_reach = nb - 1 < REACH_MAX ? (uint32_t)(nb - 1) : REACH_MAX;
@@ -398,4 +400,12 @@ void shm_table_stats(const struct shm_table *t, struct shm_table_stats *st)
         st->full += atomic_load_explicit(&t->counters[i].full, memory_order_relaxed);
         st->probes += atomic_load_explicit(&t->counters[i].probes, memory_order_relaxed);
     }
+}
+
+int shm_table_read(const struct shm_table *t, uint64_t slot, struct shm_entry *out)
+{
+    if (slot >= shm_table_capacity(t))
+        return -ENOENT;
+    return table_copy(t, slot, atomic_load_explicit(table_meta(t, slot), memory_order_acquire),
+                      out);
 }

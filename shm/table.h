@@ -25,7 +25,7 @@
 #define SHM_TABLE_BUCKET_SLOTS 7
 #define SHM_TABLE_OWNERS 256        /* owner slots (workers, store, master) */
 #define SHM_TABLE_KEY_BYTES 32
-#define SHM_TABLE_MAX_WORDS 32      /* payload words per entry, key included */
+#define SHM_TABLE_MAX_WORDS 64      /* payload words per entry, key included */
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
@@ -71,7 +71,7 @@ struct shm_entry {
 
 /* Bytes needed for a table of at least `capacity` entries of `words` payload words. */
 size_t shm_table_size(uint64_t capacity, uint32_t words);
-/* Formats memory at t (size from shm_table_size) as an empty table.  Master only. */
+/* Formats zeroed memory at t (size from shm_table_size) as an empty table.  Master only. */
 void shm_table_init(struct shm_table *t, size_t size, uint64_t capacity, uint32_t words);
 uint64_t shm_table_capacity(const struct shm_table *t);
 
@@ -84,6 +84,8 @@ int64_t shm_table_insert(struct shm_table *t, const uint64_t *words, struct shm_
 int64_t shm_table_insert_unique(struct shm_table *t, const uint64_t *words, struct shm_owner who);
 /* Finds key; fills out and returns 0, or -ENOENT. */
 int shm_table_lookup(const struct shm_table *t, const uint8_t *key, struct shm_entry *out);
+/* Copies the live entry in slot: 0, or -ENOENT when the slot holds none. */
+int shm_table_read(const struct shm_table *t, uint64_t slot, struct shm_entry *out);
 /* Sets the revoked flag of the entry found as e (lookup first).  0, -ENOENT (gone), or
  * -EAGAIN (it changed since e was taken: look it up again). */
 int shm_table_revoke(struct shm_table *t, const struct shm_entry *e);

@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "proto/http.h"
+#include "shm/region.h"
 
 #define WORKER_LISTENERS_MAX 64
 
@@ -29,6 +30,7 @@ struct worker_settings {
     uint64_t drain_timeout_ms;  /* graceful stop: in-flight requests get this long */
     uint32_t max_connections;   /* per worker; accepting pauses at the limit */
     SSL_CTX *ssl_ctx;           /* NULL when there is no TLS listener */
+    struct shm_region *region;  /* the shared tables, mapped before fork */
 };
 
 /* Identity of a worker: its slot and how many times the slot was spawned. */

@@ -1,0 +1,91 @@
+/*
+ * The client table: one record slot per client, stable for the client's life (tokens
+ * refer to it by slot and generation), found by client id through an index on the shared
+ * table engine.  A change is written into the record's spare copy and published by
+ * switching copies, so readers see the old record or the new one, never a mix.  Writers
+ * of one client take its slot's writer lock (an owner recorded with a CAS; the master
+ * clears it if that owner dies).  Bumping the generation revokes every token of the
+ * client at once.
+ */
+#ifndef SHM_CLIENT_H
+#define SHM_CLIENT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shm/region.h"
+
+#define SHM_CLIENT_ID_MAX 128       /* bytes, NUL included */
+#define SHM_CLIENT_NAME_MAX 128
+#define SHM_CLIENT_VERIFIER_MAX 128
+
+enum shm_client_verifier { SHM_VERIFIER_NONE, SHM_VERIFIER_SHA256, SHM_VERIFIER_ARGON2ID };
+
+/* Grant types and flags are bit sets; the meanings belong to proto/. */
+struct shm_client {
+    char id[SHM_CLIENT_ID_MAX];
+    char name[SHM_CLIENT_NAME_MAX];
+    uint8_t verifier_kind;   /* enum shm_client_verifier */
+    uint8_t token_format;
+    uint16_t verifier_len;
+    uint8_t verifier[SHM_CLIENT_VERIFIER_MAX];
+    uint32_t scopes;         /* interned, space-delimited allowed scopes */
+    uint32_t default_scopes; /* interned */
+    uint32_t audiences;      /* interned, space-delimited allowed audiences */
+    uint32_t subject;        /* interned subject (an account's WebID), 0: the client id */
+    uint32_t grant_types;
+    uint32_t flags;
+    uint32_t access_ttl, max_access_ttl, refresh_ttl;
+    uint32_t reserved;
+    int64_t created, updated;
+};
+
+#define SHM_CLIENT_WORDS ((sizeof(struct shm_client) + 7) / 8)
+
+struct shm_client_slot {
+    _Atomic uint64_t state;      /* free/live, writer lock and owner, sequence */
+    _Atomic uint64_t generation; /* tokens carry the value current at issue */
+    _Atomic uint64_t current;    /* which copy is published */
+    _Atomic uint64_t seq[2];     /* per-copy sequence: odd while being written */
+    uint64_t pad[3];
+    _Atomic uint64_t copy[2][SHM_CLIENT_WORDS];
+};
+
+struct shm_clients {
+    uint64_t capacity;
+    _Atomic uint64_t hint; /* where the last allocation ended, to start the next scan */
+    uint64_t pad[6];
+    struct shm_client_slot slots[];
+};
+
+size_t shm_clients_size(uint64_t capacity);
+void shm_clients_init(struct shm_clients *c, uint64_t capacity);
+/* The index's payload words: key and slot. */
+#define SHM_CLIENT_INDEX_WORDS 5
+
+/* Creates a client.  Returns its slot (>= 0), -EEXIST (id taken), -ENOSPC (full). */
+int64_t shm_client_create(struct shm_region *r, const struct shm_client *c, struct shm_owner who);
+/* Finds a client by id: slot (>= 0) with *out and *gen, or -ENOENT. */
+int64_t shm_client_find(const struct shm_region *r, const char *id, size_t len,
+                        struct shm_client *out, uint32_t *gen);
+/* Reads the record in slot: 0, or -ENOENT when the slot is free. */
+int shm_client_read(const struct shm_region *r, uint64_t slot, struct shm_client *out,
+                    uint32_t *gen);
+/* Replaces the record of slot (same id); bump_gen also revokes all its tokens.
+ * 0, -ENOENT, or -EBUSY (another writer holds the client). */
+int shm_client_update(struct shm_region *r, uint64_t slot, const struct shm_client *c,
+                      bool bump_gen, struct shm_owner who);
+/* Deletes the client in slot and revokes all its tokens.  0, -ENOENT or -EBUSY. */
+int shm_client_delete(struct shm_region *r, uint64_t slot, struct shm_owner who);
+/* The generation of slot now (0xffffffff-safe: compared as 32 bits). */
+uint32_t shm_client_generation(const struct shm_region *r, uint64_t slot);
+/* Releases locks and half-created slots of a dead owner; returns how many. */
+uint64_t shm_clients_reclaim(struct shm_region *r, struct shm_owner dead);
+/* Calls fn for each live client in slot order from slot `from`; fn returns <0 to stop. */
+typedef int (*shm_client_visit_fn)(uint64_t slot, const struct shm_client *c, void *arg);
+void shm_clients_iterate(const struct shm_region *r, uint64_t from, shm_client_visit_fn fn,
+                         void *arg);
+
+#endif

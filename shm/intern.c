@@ -1,0 +1,59 @@
+/*
+ * Interned strings over the shared table engine.  Entry words: 0-3 SHA-256 of the text,
+ * 4 its length, 5.. the text.  The id is the slot index plus one.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "shm/intern.h"
+
+int64_t shm_intern_put(struct shm_region *r, const char *s, size_t len, struct shm_owner who)
+{
+    uint64_t w[SHM_INTERN_WORDS] = {0};
+    struct shm_entry e;
+
+    if (len == 0)
+        return 0;
+    if (len > SHM_INTERN_MAX_LEN)
+        return -E2BIG;
+    SHA256((const unsigned char *)s, len, (unsigned char *)w);
+    w[4] = len;
+    memcpy(&w[5], s, len);
+    for (int tries = 0; tries < 8; tries++) {
+        int64_t slot;
+
+        if (shm_table_lookup(r->intern, (const uint8_t *)w, &e) == 0)
+            return (int64_t)e.slot + 1;
+        slot = shm_table_insert_unique(r->intern, w, who);
+        if (slot >= 0)
+            return slot + 1;
+        if (slot != -EEXIST)
+            return slot;
+    }
+    return -EAGAIN;
+}
+
+int shm_intern_get(const struct shm_region *r, uint32_t id, char *buf, size_t cap)
+{
+    const struct shm_table *t = r->intern;
+    struct shm_entry e;
+    uint64_t len;
+
+    if (id == 0) {
+        if (cap)
+            buf[0] = '\0';
+        return 0;
+    }
+    if (id > shm_table_capacity(t) || shm_table_read(t, id - 1, &e) < 0)
+        return -ENOENT;
+    len = e.words[4];
+    if (len > SHM_INTERN_MAX_LEN || len >= cap)
+        return -ENOENT;
+    memcpy(buf, &e.words[5], len);
+    buf[len] = '\0';
+    return (int)len;
+}

@@ -1,0 +1,97 @@
+/*
+ * The token table over the shared table engine (see token.h).  Entry words:
+ *   0-3 hash | 4 client slot, generation | 5 scope, audience | 6 iat | 7 exp
+ *   8 kind, flags | 9 parent | 10-13 jkt | 14-15 reserved
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "shm/client.h"
+#include "shm/token.h"
+
+_Static_assert(SHM_TOKEN_WORDS * 8 <= 128, "token entries fit 128 bytes");
+
+void shm_token_encode(const struct shm_token *t, uint64_t *w)
+{
+    memset(w, 0, SHM_TOKEN_WORDS * sizeof(*w));
+    memcpy(w, t->hash, 32);
+    w[4] = (uint64_t)t->client_slot << 32 | t->client_gen;
+    w[5] = (uint64_t)t->scope << 32 | t->audience;
+    w[6] = (uint64_t)t->iat;
+    w[7] = (uint64_t)t->exp;
+    w[8] = (uint64_t)t->kind << 8 | t->flags;
+    w[9] = t->parent;
+    memcpy(&w[10], t->jkt, 32);
+}
+
+void shm_token_decode(const uint64_t *w, struct shm_token *t)
+{
+    memcpy(t->hash, w, 32);
+    t->client_slot = (uint32_t)(w[4] >> 32);
+    t->client_gen = (uint32_t)w[4];
+    t->scope = (uint32_t)(w[5] >> 32);
+    t->audience = (uint32_t)w[5];
+    t->iat = (int64_t)w[6];
+    t->exp = (int64_t)w[7];
+    t->kind = (uint8_t)(w[8] >> 8);
+    t->flags = (uint8_t)w[8];
+    t->parent = w[9];
+    memcpy(t->jkt, &w[10], 32);
+    t->revoked = false;
+}
+
+int shm_token_insert(struct shm_region *r, const struct shm_token *t, struct shm_owner who)
+{
+    uint64_t w[SHM_TOKEN_WORDS];
+    int64_t slot;
+
+    shm_token_encode(t, w);
+    slot = shm_table_insert(r->tokens, w, who);
+    return slot < 0 ? (int)slot : 0;
+}
+
+int shm_token_lookup(const struct shm_region *r, const uint8_t hash[32], struct shm_token *out)
+{
+    struct shm_entry e;
+
+    if (shm_table_lookup(r->tokens, hash, &e) < 0)
+        return -ENOENT;
+    shm_token_decode(e.words, out);
+    out->revoked = e.revoked;
+    return 0;
+}
+
+enum shm_token_state shm_token_state(const struct shm_region *r, const struct shm_token *t,
+                                     int64_t now)
+{
+    if (t->revoked || shm_client_generation(r, t->client_slot) != t->client_gen)
+        return SHM_TOKEN_REVOKED;
+    if (t->exp <= now)
+        return SHM_TOKEN_EXPIRED;
+    return SHM_TOKEN_ACTIVE;
+}
+
+int shm_token_revoke(struct shm_region *r, const uint8_t hash[32])
+{
+    struct shm_entry e;
+    int rc;
+
+    do {
+        if (shm_table_lookup(r->tokens, hash, &e) < 0)
+            return -ENOENT;
+        rc = shm_table_revoke(r->tokens, &e);
+    } while (rc == -EAGAIN);
+    return rc;
+}
+
+static int token_expired(const struct shm_entry *e, void *arg)
+{
+    return (int64_t)e->words[7] < *(const int64_t *)arg;
+}
+
+int64_t shm_token_sweep(struct shm_region *r, int64_t now, struct shm_owner who)
+{
+    return shm_table_iterate(r->tokens, token_expired, &now, who);
+}
