@@ -329,6 +329,63 @@ static void test_jti_concurrent_single_winner(void **state)
     munmap(wins, sizeof(*wins));
 }
 
+/* A writer rewrites one client as fast as it can while readers check that every record
+ * they read is one the writer wrote whole: name, scopes and TTLs all carry the same
+ * round number. */
+static void test_client_publication_never_mixed(void **state)
+{
+    struct shm_region *r = *state;
+    struct shm_client c;
+    enum { READERS = 2 };
+    pid_t writer, readers[READERS];
+    int64_t slot;
+    int status;
+
+    make_client(&c, "svc-torn");
+    slot = shm_client_create(r, &c, me);
+    assert_true(slot >= 0);
+    writer = fork();
+    if (writer == 0) {
+        struct shm_owner w = {20, 1};
+
+        for (uint32_t round = 1; round <= 200000; round++) {
+            snprintf(c.name, sizeof(c.name), "round-%u", round);
+            c.scopes = c.default_scopes = c.audiences = round;
+            c.access_ttl = c.max_access_ttl = c.refresh_ttl = round;
+            if (shm_client_update(r, (uint64_t)slot, &c, false, w) < 0)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    for (int i = 0; i < READERS; i++) {
+        readers[i] = fork();
+        if (readers[i] == 0) {
+            struct shm_client got;
+            char want[32];
+
+            for (int n = 0; n < 300000; n++) {
+                if (shm_client_read(r, (uint64_t)slot, &got, NULL) < 0)
+                    _exit(2);
+                if (got.scopes == 0)
+                    continue; /* the first, pre-writer record */
+                snprintf(want, sizeof(want), "round-%u", got.scopes);
+                if (strcmp(got.name, want) != 0 || got.default_scopes != got.scopes ||
+                    got.audiences != got.scopes || got.access_ttl != got.scopes ||
+                    got.max_access_ttl != got.scopes || got.refresh_ttl != got.scopes)
+                    _exit(3);
+            }
+            _exit(0);
+        }
+    }
+    assert_int_equal(waitpid(writer, &status, 0), writer);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (int i = 0; i < READERS; i++) {
+        assert_int_equal(waitpid(readers[i], &status, 0), readers[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_intern),
         cmocka_unit_test(test_jti_replay),
         cmocka_unit_test(test_jti_concurrent_single_winner),
+        cmocka_unit_test(test_client_publication_never_mixed),
         cmocka_unit_test(test_client_table_full),
     };
 
