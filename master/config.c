@@ -53,6 +53,9 @@ static const struct cfg_key cfg_keys[] = {
     {"tokens", "interned_strings", CFG_UINT, OFF(tokens_interned_strings), 64, 10000000,
      "65536", NULL},
     {"tokens", "sweep_interval", CFG_UINT, OFF(tokens_sweep_interval), 1, 3600, "10", NULL},
+    {"tokens", "access_ttl", CFG_UINT, OFF(tokens_access_ttl), 1, 31536000, "3600", NULL},
+    {"tokens", "refresh_ttl", CFG_UINT, OFF(tokens_refresh_ttl), 60, 315360000, "2592000",
+     NULL},
     {"clients", "capacity", CFG_UINT, OFF(clients_capacity), 10, 10000000, "100000", NULL},
     {"dpop", "replay_capacity", CFG_UINT, OFF(dpop_replay_capacity), 100, 100000000, "100000",
      NULL},
@@ -315,7 +318,7 @@ static int cfg_parse_argv(struct master_config *cfg, int argc, char **argv, stru
     int opt;
 
     opterr = 0;
-    optind = 1;
+    optind = 0; /* not 1: 0 also drops a half-read "-xy" an earlier call stopped in */
     while ((opt = getopt_long(argc, argv, ":", cfg_options, NULL)) != -1) {
         switch (opt) {
         case OPT_DEV: cfg->dev = true; break;

@@ -52,6 +52,8 @@ struct master_config {
     uint32_t tokens_capacity;
     uint32_t tokens_interned_strings;
     uint32_t tokens_sweep_interval; /* seconds */
+    uint32_t tokens_access_ttl;     /* default for clients created without one */
+    uint32_t tokens_refresh_ttl;
     uint32_t clients_capacity;
     uint32_t dpop_replay_capacity;
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -22,6 +23,10 @@
 
 #define LOG_MODULE "dev"
 #include "master/master.h"
+#include "proto/oauth.h"
+#include "proto/secret.h"
+#include "shm/client.h"
+#include "shm/intern.h"
 #include "shm/log.h"
 
 #define DEV_CERT_DAYS 825
@@ -183,6 +188,66 @@ int master_dev_prepare(const struct master_config *cfg)
     return 0;
 }
 
+/* The demo client's secret: kept in the data directory so it survives restarts. */
+static int dev_demo_secret(const char *dir, char *secret, size_t cap)
+{
+    char path[PATH_MAX];
+    FILE *f;
+    size_t n = 0;
+
+    snprintf(path, sizeof(path), "%s/demo-client.secret", dir);
+    f = fopen(path, "re");
+    if (f) {
+        n = fread(secret, 1, cap - 1, f);
+        fclose(f);
+        while (n && (secret[n - 1] == '\n' || secret[n - 1] == ' '))
+            n--;
+        secret[n] = '\0';
+        if (n >= 32)
+            return 0;
+    }
+    if (proto_random_token(secret) < 0)
+        return -1;
+    n = strlen(secret);
+    secret[n] = '\n';
+    if (dev_write_file(path, secret, n + 1, 0600) < 0)
+        return -1;
+    secret[n] = '\0';
+    return 0;
+}
+
+int master_dev_demo_client(struct master *m)
+{
+    struct shm_owner me = {MASTER_OWNER_SLOT, 1};
+    struct shm_client c = {0};
+    char secret[128];
+    int64_t scopes, defaults;
+
+    if (dev_demo_secret(m->cfg.data_dir, secret, sizeof(secret)) < 0) {
+        log_error("cannot create the demo client's secret in %s", m->cfg.data_dir);
+        return -1;
+    }
+    scopes = shm_intern_put(&m->region, "read write", 10, me);
+    defaults = shm_intern_put(&m->region, "read", 4, me);
+    snprintf(c.id, sizeof(c.id), "demo");
+    snprintf(c.name, sizeof(c.name), "tessera --dev demo client");
+    c.scopes = scopes > 0 ? (uint32_t)scopes : 0;
+    c.default_scopes = defaults > 0 ? (uint32_t)defaults : 0;
+    c.grant_types = PROTO_GRANT_CLIENT_CREDENTIALS | PROTO_GRANT_REFRESH_TOKEN;
+    c.token_format = PROTO_FORMAT_OPAQUE;
+    c.access_ttl = m->cfg.tokens_access_ttl;
+    c.refresh_ttl = m->cfg.tokens_refresh_ttl;
+    c.created = c.updated = (int64_t)time(NULL);
+    if (proto_secret_set(&c, secret, strlen(secret), true) < 0 ||
+        shm_client_create(&m->region, &c, me) < 0) {
+        log_error("cannot create the demo client");
+        return -1;
+    }
+    snprintf(m->demo_secret, sizeof(m->demo_secret), "%s", secret);
+    OPENSSL_cleanse(secret, sizeof(secret));
+    return 0;
+}
+
 void master_dev_banner(const struct master *m)
 {
     char cert[PATH_MAX], token[PATH_MAX];
@@ -201,6 +266,11 @@ void master_dev_banner(const struct master *m)
         printf("  certificate:  %s\n", cert);
         printf("  admin token:  %s\n\n", token);
         printf("Try it:\n  curl --cacert %s %s/healthz\n\n", cert, url);
+        printf("Get a token as the demo client, then validate it:\n"
+               "  TOKEN=$(curl -s --cacert %s -u demo:%s -d grant_type=client_credentials "
+               "%s/oauth2/token | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n"
+               "  curl --cacert %s -H \"Authorization: Bearer $TOKEN\" %s/oauth2/validate\n\n",
+               cert, m->demo_secret, url, cert, url);
     }
     for (size_t i = 0; i < m->ls.n; i++)
         if (!m->ls.groups[i].tls)

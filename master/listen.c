@@ -86,6 +86,18 @@ fail:
     return -1;
 }
 
+/* SO_REUSEPORT lets a second tesserad share a port with the first without a word; bind a
+ * plain socket first, so an address in use is refused as it would be without it. */
+static int listen_probe(const struct addrinfo *ai, const char *spec)
+{
+    int fd = listen_socket(ai, false, spec);
+
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
 static void listen_group_name(struct master_listen_group *g, const struct addrinfo *ai)
 {
     char host[INET6_ADDRSTRLEN + 16], port[8];
@@ -116,6 +128,8 @@ static int listen_group_add(struct master_listeners *ls, const struct addrinfo *
         return -1;
     ls->n++;
     listen_group_name(g, ai);
+    if (nslots > 1 && listen_probe(ai, spec) < 0)
+        return -1;
     for (g->nfds = 0; g->nfds < nslots; g->nfds++) {
         g->fds[g->nfds] = listen_socket(ai, nslots > 1, spec);
         if (g->fds[g->nfds] < 0)

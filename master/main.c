@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 #define LOG_MODULE "master"
+#include <openssl/crypto.h>
+
 #include "master/master.h"
+#include "proto/secret.h"
 #include "shm/log.h"
 
 #define EXIT_CONFIG 2
@@ -64,6 +67,55 @@ static int main_region(struct master *m)
     return 0;
 }
 
+/* Reads the admin token file; the workers keep only its SHA-256. */
+static int main_admin_token(struct master *m)
+{
+    char buf[512];
+    FILE *f;
+    size_t n;
+
+    if (m->cfg.admin_token_file == NULL)
+        return 0;
+    f = fopen(m->cfg.admin_token_file, "re");
+    if (f == NULL) {
+        log_error("cannot read the admin token %s: %s", m->cfg.admin_token_file,
+                  strerror(errno));
+        return -1;
+    }
+    n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    if (n < 16 || n == sizeof(buf)) {
+        log_error("the admin token in %s must be 16 to 511 characters", m->cfg.admin_token_file);
+        return -1;
+    }
+    proto_sha256(buf, n, m->proto.admin_token_hash);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    m->proto.admin_enabled = true;
+    return 0;
+}
+
+/* What handlers read: the issuer (configured, else the first listener's URL), defaults. */
+static int main_proto(struct master *m)
+{
+    const char *url = m->cfg.issuer;
+
+    for (size_t i = 0; url == NULL && i < m->ls.n; i++)
+        if (m->ls.groups[i].tls)
+            url = m->ls.groups[i].name;
+    if (url == NULL && m->ls.n)
+        url = m->ls.groups[0].name;
+    snprintf(m->issuer, sizeof(m->issuer), "%s", url ? url : "");
+    if (m->cfg.issuer == NULL)
+        log_info("issuer: %s (set [server] issuer to the public URL)", m->issuer);
+    m->proto.issuer = m->issuer;
+    m->proto.default_access_ttl = m->cfg.tokens_access_ttl;
+    m->proto.default_refresh_ttl = m->cfg.tokens_refresh_ttl;
+    m->ws.proto = &m->proto;
+    return main_admin_token(m);
+}
+
 /* Checks what --test-config can check without writing or binding anything. */
 static int main_check_tls(struct master *m)
 {
@@ -108,7 +160,9 @@ int main(int argc, char **argv)
     }
     status = 1; /* from here on, failures are of the environment, not the configuration */
     m.slots = calloc(m.nslots, sizeof(*m.slots));
-    if (m.slots == NULL || main_region(&m) < 0 || main_listen(&m) < 0)
+    if (m.slots == NULL || main_region(&m) < 0 || main_listen(&m) < 0 || main_proto(&m) < 0)
+        goto done;
+    if (m.cfg.dev && master_dev_demo_client(&m) < 0)
         goto done;
     if (m.cfg.dev)
         master_dev_banner(&m);

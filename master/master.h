@@ -11,6 +11,7 @@
 
 #include "master/config.h"
 #include "master/listen.h"
+#include "proto/ctx.h"
 #include "shm/region.h"
 #include "worker/worker.h"
 
@@ -31,6 +32,9 @@ struct master {
     struct worker_settings ws;
     struct master_listeners ls;
     struct shm_region region;
+    struct proto_config proto;
+    char issuer[256];
+    char demo_secret[64]; /* --dev only: printed in the banner */
     uint64_t next_sweep_ms;
     struct master_slot *slots;
     size_t nslots;
@@ -45,6 +49,9 @@ int master_cycle_run(struct master *m);
 /* --dev: creates the data directory, the self-signed certificate and the admin token when
  * absent.  0, or -1 with the reason logged. */
 int master_dev_prepare(const struct master_config *cfg);
+/* --dev: creates the demo client (id "demo", secret kept in DATA_DIR/demo-client.secret)
+ * in shared memory.  0, or -1 (logged). */
+int master_dev_demo_client(struct master *m);
 /* --dev: prints where the server listens and a curl command that works as printed. */
 void master_dev_banner(const struct master *m);
 

@@ -4,6 +4,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "proto/buf.h"
@@ -18,8 +19,11 @@ int proto_buf_reserve(struct proto_buf *b, size_t extra)
     if (need <= b->cap)
         return 0;
     cap = b->cap ? b->cap : 256;
-    while (cap < need)
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2)
+            return -ENOMEM; /* doubling would wrap to 0 and loop forever */
         cap *= 2;
+    }
     p = realloc(b->data, cap);
     if (p == NULL)
         return -ENOMEM;

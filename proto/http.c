@@ -24,7 +24,9 @@ static int http_refuse(struct proto_http *h, int status, const char *text)
 }
 
 /* Extends span s with data at `at`: llhttp hands a field over in pieces when it spans
- * two reads, and the pieces lie back to back in the input buffer. */
+ * two reads, and the pieces lie back to back in the input buffer.  The one other case,
+ * a header value folded onto a further line (obs-fold), leaves a CRLF between pieces
+ * that the span would take in; RFC 9112 §5.2 lets a server refuse it with 400. */
 static int http_span(struct proto_http *h, struct proto_span *s, const char *at, size_t len)
 {
     size_t off = (size_t)(at - h->base) - h->msg_off;
@@ -33,17 +35,21 @@ static int http_span(struct proto_http *h, struct proto_span *s, const char *at,
         return http_refuse(h, 431, "request header block too large");
     if (s->len == 0)
         s->off = (uint32_t)off;
+    else if (off != (size_t)s->off + s->len)
+        return http_refuse(h, 400, "folded header lines (obs-fold) are not accepted");
     s->len += (uint32_t)len;
     return 0;
 }
 
+/* Pauses so that proto_http_feed() learns where the request starts: the empty lines
+ * llhttp skips before a request are not part of its header block. */
 static int on_message_begin(llhttp_t *p)
 {
     struct proto_http *h = http_of(p);
 
-    h->in_message = true;
+    h->in_message = h->begin_paused = true;
     h->headers_done = false;
-    return 0;
+    return HPE_PAUSED;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
@@ -96,11 +102,23 @@ static void http_split_target(struct proto_request *r)
     }
 }
 
+/* Pauses so that proto_http_feed() learns where the header block ends: the limits are
+ * checked there (http_headers_check), whatever way the bytes were split across reads. */
 static int on_headers_complete(llhttp_t *p)
 {
     struct proto_http *h = http_of(p);
 
-    h->headers_done = true;
+    h->headers_done = h->headers_paused = true;
+    return HPE_PAUSED;
+}
+
+/* The header block of the current request ends at buf offset end. */
+static int http_headers_check(struct proto_http *h, size_t end)
+{
+    const llhttp_t *p = &h->parser;
+
+    if (end - h->msg_off > h->limits->header_bytes)
+        return http_refuse(h, 431, "request header block too large");
     if (p->flags & F_CHUNKED)
         return http_refuse(h, 411, "chunked request bodies are not accepted; send Content-Length");
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->limits->body_bytes)
@@ -151,7 +169,7 @@ void proto_http_init(struct proto_http *h, const struct proto_limits *limits)
     h->msg_off = h->parsed = 0;
     h->error_status = 0;
     h->error_text = NULL;
-    h->in_message = h->headers_done = false;
+    h->in_message = h->headers_done = h->begin_paused = h->headers_paused = false;
     http_request_reset(&h->req);
 }
 
@@ -178,6 +196,19 @@ enum proto_http_result proto_http_feed(struct proto_http *h, const char *buf, si
     if (!h->in_message)
         h->msg_off = h->parsed;
     err = llhttp_execute(&h->parser, buf + h->parsed, len - h->parsed);
+    while (err == HPE_PAUSED && (h->begin_paused || h->headers_paused)) {
+        stop = llhttp_get_error_pos(&h->parser);
+        if (h->begin_paused) {
+            h->begin_paused = false;
+            h->msg_off = (size_t)(stop - buf);
+        } else {
+            h->headers_paused = false;
+            if (http_headers_check(h, (size_t)(stop - buf)) < 0)
+                return PROTO_HTTP_ERROR;
+        }
+        llhttp_resume(&h->parser);
+        err = llhttp_execute(&h->parser, stop, (size_t)(buf + len - stop));
+    }
     if (err == HPE_OK) {
         h->parsed = len;
         if (h->in_message && !h->headers_done && len - h->msg_off > h->limits->header_bytes)

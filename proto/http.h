@@ -52,6 +52,8 @@ struct proto_http {
     const char *error_text;
     bool in_message;
     bool headers_done;
+    bool begin_paused;   /* llhttp paused at the first byte of a request */
+    bool headers_paused; /* llhttp paused at the end of the header block */
     struct proto_request req;
 };
 

@@ -8,14 +8,9 @@
 
 #include <stddef.h>
 
+#include "proto/ctx.h"
 #include "proto/http.h"
 #include "proto/response.h"
-
-/* What a handler may see of the process it runs in.  The worker owns it. */
-struct proto_ctx {
-    const char *date; /* IMF-fixdate of the current second */
-    int ready;        /* 1 when this server is ready to serve (readyz) */
-};
 
 typedef void (*proto_handler_fn)(const struct proto_ctx *ctx, const struct proto_request *req,
                                  struct proto_response *res);

@@ -38,7 +38,7 @@ struct shm_client {
     uint32_t grant_types;
     uint32_t flags;
     uint32_t access_ttl, max_access_ttl, refresh_ttl;
-    uint32_t reserved;
+    uint32_t jwt_alg;        /* signing algorithm of JWT access tokens (proto/jwt.h) */
     int64_t created, updated;
 };
 

@@ -19,6 +19,7 @@
 
 #define CONN_IN_INITIAL 4096
 #define CONN_OUT_HIGH_WATER (1024 * 1024)
+#define CONN_LINGER_MS 5000 /* at most this long reading and discarding before a close */
 
 struct conn_write {
     uv_write_t req;
@@ -68,6 +69,14 @@ static void on_timeout(uv_timer_t *t)
     struct conn *c = t->data;
     struct worker *w = c->w;
 
+    if (c->timer_kind == CONN_TIMER_IDLE) {
+        /* Nothing in flight: end TLS with close_notify (RFC 8446 §6.1), as draining does,
+         * so the client sees a clean close rather than a truncation. */
+        c->close_after = true;
+        conn_flush(c);
+        conn_finish(c);
+        return;
+    }
     if (c->timer_kind != CONN_TIMER_REQUEST || !proto_http_partial(&c->http)) {
         worker__conn_close(c);
         return;
@@ -105,18 +114,34 @@ static void conn_timer_update(struct conn *c)
     }
 }
 
+/* Our last bytes are out and our side is shut.  If the peer may still be sending (the
+ * rest of a body we refused), closing now would make the kernel answer its bytes with a
+ * reset that can destroy our response before the client reads it; so then keep reading
+ * and discarding until the peer closes too, for a bounded time (RFC 9112 §9.6). */
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-    worker__conn_close(req->data);
+    struct conn *c = req->data;
+    uint64_t linger = c->w->s->idle_timeout_ms;
+
+    if (status < 0 || c->peer_eof || !c->linger) {
+        worker__conn_close(c);
+        return;
+    }
+    c->shut_down = true;
+    conn_timer_set(c, CONN_TIMER_CLOSING, linger < CONN_LINGER_MS ? linger : CONN_LINGER_MS);
 }
 
-/* No more requests: write what is pending, then close (the timer bounds a stuck peer). */
+/* No more requests: write what is pending, shut our side, then close or linger (see
+ * on_shutdown).  The timer bounds a peer that does not take our output. */
 static void conn_finish(struct conn *c)
 {
     if (c->closing)
         return;
     c->closing = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    /* The peer may still be sending after a refused or unfinished request, or when it
+     * pipelined more than we answered. */
+    c->linger = c->http.error_status || proto_http_partial(&c->http) || c->in_len ||
+                (c->rbio && BIO_ctrl_pending(c->rbio));
     conn_timer_set(c, CONN_TIMER_CLOSING, c->w->s->idle_timeout_ms);
     c->shutdown_req.data = c;
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
@@ -355,12 +380,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread < 0) {
         /* The peer is done sending: answer what it sent (already done), then close. */
-        if (nread == UV_EOF && (c->out.len || uv_stream_get_write_queue_size(s)))
-            conn_finish(c);
-        else
+        c->peer_eof = true;
+        if (nread != UV_EOF || c->shut_down ||
+            (!c->closing && !c->out.len && !uv_stream_get_write_queue_size(s)))
             worker__conn_close(c);
+        else
+            conn_finish(c); /* on_shutdown closes once our output is out */
         return;
     }
+    if (c->closing)
+        return; /* lingering after our last response: the bytes are not wanted */
     if (c->ssl)
         ok = conn_input_tls(c, buf->base, (size_t)nread);
     else

@@ -37,6 +37,9 @@ struct conn {
     bool closed;
     bool close_after; /* close once the output is written */
     bool throttled;   /* reading paused until the peer takes our output */
+    bool peer_eof;    /* the peer sent EOF: nothing more will be read */
+    bool linger;      /* after our shutdown, read until the peer closes (on_shutdown) */
+    bool shut_down;   /* our shutdown completed: lingering until the peer closes */
 };
 
 struct worker_accept {
@@ -62,6 +65,8 @@ struct worker {
     size_t nconns;
     struct proto_response res; /* reused by every request */
     struct proto_ctx ctx;
+    struct proto_buf arena;     /* ctx.arena */
+    struct proto_params params; /* ctx.params */
     char date[32];
     time_t date_sec;
     uint64_t accepted, requests;

@@ -29,6 +29,7 @@ void worker__clock(struct worker *w)
     if (now == w->date_sec)
         return;
     w->date_sec = now;
+    w->ctx.now = (int64_t)now;
     gmtime_r(&now, &tm);
     strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
@@ -179,6 +180,12 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
     w->id = *id;
     w->ctx.date = w->date;
     w->ctx.ready = 1;
+    w->ctx.cfg = s->proto;
+    w->ctx.region = s->region;
+    w->ctx.owner = (struct shm_owner){id->slot, id->generation};
+    w->ctx.arena = &w->arena;
+    w->ctx.params = &w->params;
+    w->params.arena = &w->arena;
     if (worker_setup(w, ls, nls) < 0)
         goto done;
     log_info("serving (slot %u, generation %u)", id->slot, id->generation);
@@ -189,6 +196,7 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
 done:
     uv_loop_close(&w->loop);
     proto_response_free(&w->res);
+    proto_buf_free(&w->arena);
     free(w);
     return status;
 }

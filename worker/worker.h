@@ -12,6 +12,7 @@
 
 #include <openssl/ssl.h>
 
+#include "proto/ctx.h"
 #include "proto/http.h"
 #include "shm/region.h"
 
@@ -31,6 +32,7 @@ struct worker_settings {
     uint32_t max_connections;   /* per worker; accepting pauses at the limit */
     SSL_CTX *ssl_ctx;           /* NULL when there is no TLS listener */
     struct shm_region *region;  /* the shared tables, mapped before fork */
+    const struct proto_config *proto; /* what handlers read */
 };
 
 /* Identity of a worker: its slot and how many times the slot was spawned. */

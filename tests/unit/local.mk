@@ -1,11 +1,16 @@
 # cmocka unit tests: tests/unit/<folder>/<file>_test.c, one per source file.
 UNIT_TESTS += \
+	tests/unit/proto/buf_test \
 	tests/unit/proto/http_test \
 	tests/unit/proto/router_test \
 	tests/unit/proto/response_test \
-	tests/unit/master/config_test
+	tests/unit/master/config_test \
+	tests/unit/master/listen_test
 check_PROGRAMS += $(UNIT_TESTS)
 
+tests_unit_proto_buf_test_SOURCES = tests/unit/proto/buf_test.c
+tests_unit_proto_buf_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_proto_buf_test_LDADD = $(UNIT_LDADD)
 tests_unit_proto_http_test_SOURCES = tests/unit/proto/http_test.c
 tests_unit_proto_http_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_http_test_LDADD = $(UNIT_LDADD)
@@ -18,3 +23,6 @@ tests_unit_proto_response_test_LDADD = $(UNIT_LDADD)
 tests_unit_master_config_test_SOURCES = tests/unit/master/config_test.c
 tests_unit_master_config_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_master_config_test_LDADD = $(UNIT_LDADD)
+tests_unit_master_listen_test_SOURCES = tests/unit/master/listen_test.c
+tests_unit_master_listen_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_master_listen_test_LDADD = $(UNIT_LDADD)

@@ -1,0 +1,40 @@
+/*
+ * What a handler may see of the process it runs in.  The worker owns the context and
+ * refreshes `now` and `date` once per loop turn; handlers read configuration and reach
+ * the shared tables through it, and never touch files or sockets.
+ */
+#ifndef PROTO_CTX_H
+#define PROTO_CTX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/buf.h"
+#include "proto/params.h"
+#include "shm/region.h"
+
+struct proto_keys;
+
+/* Read-only settings, filled by the master before fork. */
+struct proto_config {
+    const char *issuer;           /* byte for byte the metadata's issuer and JWTs' iss */
+    bool admin_enabled;
+    uint8_t admin_token_hash[32]; /* SHA-256 of the admin bearer token */
+    uint32_t default_access_ttl;  /* for clients created without one */
+    uint32_t default_refresh_ttl;
+    const char *scopes_supported; /* space-delimited, NULL: not published */
+};
+
+struct proto_ctx {
+    const char *date;  /* IMF-fixdate of the current second */
+    int ready;         /* 1 when this server is ready to serve (readyz) */
+    int64_t now;       /* seconds since the epoch */
+    const struct proto_config *cfg;
+    struct shm_region *region;
+    struct shm_owner owner;     /* this worker, for shared-memory claims */
+    struct proto_keys *keys;    /* signing keys (JWT), per worker */
+    struct proto_buf *arena;    /* scratch for decoded parameters, reused per request */
+    struct proto_params *params; /* the request's parameters, reused per request */
+};
+
+#endif
