@@ -311,3 +311,20 @@ void proto_token_id(const struct shm_token *t, char out[24])
 {
     proto_b64url_encode(t->hash, 16, out);
 }
+
+int proto_admin_check(const struct proto_ctx *ctx, const struct proto_request *req,
+                      struct proto_response *res)
+{
+    uint8_t h[32];
+    size_t len;
+    const char *token = proto_bearer(req, &len);
+
+    if (ctx->cfg->admin_enabled && token) {
+        proto_sha256(token, len, h);
+        if (CRYPTO_memcmp(h, ctx->cfg->admin_token_hash, 32) == 0)
+            return 0;
+    }
+    proto_response_error(res, 401, "invalid_token", "the admin token is missing or wrong");
+    proto_response_header(res, "WWW-Authenticate", "Bearer realm=\"tessera-admin\"");
+    return -1;
+}

@@ -71,6 +71,10 @@ void proto_token_revoke_grant(const struct proto_ctx *ctx, const struct shm_toke
  * first 16 bytes of its hash, 22 characters and a NUL. */
 void proto_token_id(const struct shm_token *t, char out[24]);
 
+/* Checks the admin bearer token (constant time).  0, or -1 with 401 written to res. */
+int proto_admin_check(const struct proto_ctx *ctx, const struct proto_request *req,
+                      struct proto_response *res);
+
 /* Reads the Bearer (or DPoP) token of an Authorization header; NULL when there is none. */
 const char *proto_bearer(const struct proto_request *req, size_t *len);
 
