@@ -47,6 +47,8 @@ struct master_config {
     uint32_t header_timeout; /* seconds */
     uint32_t idle_timeout;   /* seconds */
     uint32_t max_connections;
+    uint32_t auth_failures_per_client;
+    uint32_t auth_failures_per_address;
 
     /* [tokens], [clients], [dpop]: shared-memory table sizes */
     uint32_t tokens_capacity;

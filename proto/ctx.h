@@ -23,6 +23,8 @@ struct proto_config {
     uint32_t default_access_ttl;  /* for clients created without one */
     uint32_t default_refresh_ttl;
     const char *scopes_supported; /* space-delimited, NULL: not published */
+    uint32_t auth_fail_per_client; /* failed authentications a minute before 429 */
+    uint32_t auth_fail_per_address;
 };
 
 struct proto_ctx {
@@ -35,6 +37,7 @@ struct proto_ctx {
     struct proto_keys *keys;    /* signing keys (JWT), per worker */
     struct proto_buf *arena;    /* scratch for decoded parameters, reused per request */
     struct proto_params *params; /* the request's parameters, reused per request */
+    const char *peer;           /* the client's address, set per request */
 };
 
 #endif

@@ -16,6 +16,7 @@
 #include "shm/client.h"
 #include "shm/intern.h"
 #include "shm/log.h"
+#include "shm/ratelimit.h"
 #include "shm/region.h"
 #include "shm/jti.h"
 #include "shm/token.h"
@@ -49,6 +50,8 @@ static void region_layout(struct shm_region_header *h, const struct shm_region_s
     off += region_align(shm_table_size(sz->intern, SHM_INTERN_WORDS));
     h->jti_off = off;
     off += region_align(shm_table_size(sz->jti, JTI_WORDS));
+    h->ratelimit_off = off;
+    off += region_align(sizeof(struct shm_ratelimit));
     h->size = off;
 }
 
@@ -61,6 +64,7 @@ static void region_bind(struct shm_region *r)
     r->client_index = (struct shm_table *)(base + r->hdr->client_index_off);
     r->intern = (struct shm_table *)(base + r->hdr->intern_off);
     r->jti = (struct shm_table *)(base + r->hdr->jti_off);
+    r->ratelimit = (struct shm_ratelimit *)(base + r->hdr->ratelimit_off);
 }
 
 static int region_map(struct shm_region *r, int fd, size_t size)

@@ -13,6 +13,8 @@
 
 #include "shm/table.h"
 
+struct shm_ratelimit;
+
 #define SHM_REGION_MAGIC "TESSERA"
 #define SHM_REGION_LAYOUT 1
 
@@ -21,7 +23,7 @@ struct shm_region_header {
     uint32_t layout;
     uint32_t header_size;
     uint64_t size;
-    uint64_t tokens_off, clients_off, client_index_off, intern_off, jti_off;
+    uint64_t tokens_off, clients_off, client_index_off, intern_off, jti_off, ratelimit_off;
     uint64_t tokens_capacity, clients_capacity, intern_capacity, jti_capacity;
 };
 
@@ -42,6 +44,7 @@ struct shm_region {
     struct shm_table *client_index;
     struct shm_table *intern;
     struct shm_table *jti;
+    struct shm_ratelimit *ratelimit;
 };
 
 /* Master: creates and formats a region.  0, or a negative errno (the cause is logged). */

@@ -6,7 +6,9 @@
  */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -262,6 +264,7 @@ static void conn_answer(struct conn *c)
     bool close;
 
     proto_response_reset(&w->res);
+    w->ctx.peer = c->peer[0] ? c->peer : NULL;
     proto_router_dispatch(proto_routes, proto_nroutes, &w->ctx, req, &w->res);
     close = !req->keep_alive || w->res.close || w->draining;
     proto_response_serialize(&w->res, w->date, req->method == HTTP_HEAD, close, &c->out);
@@ -422,6 +425,19 @@ static int conn_tls_setup(struct conn *c, SSL_CTX *ctx)
     return 0;
 }
 
+static void conn_peer(struct conn *c, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof(c->peer));
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer, sizeof(c->peer));
+}
+
 void worker__conn_open(struct worker *w, int fd, bool tls)
 {
     struct conn *c = calloc(1, sizeof(*c));
@@ -435,6 +451,7 @@ void worker__conn_open(struct worker *w, int fd, bool tls)
         return;
     }
     c->w = w;
+    conn_peer(c, fd);
     proto_http_init(&c->http, &w->s->limits);
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);

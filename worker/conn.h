@@ -31,6 +31,7 @@ struct conn {
     char *in;
     size_t in_len, in_cap;
     struct proto_buf out;
+    char peer[48];    /* the client's address, for per-address limits */
     enum conn_timer timer_kind;
     unsigned handles; /* libuv handles still open; freed at 0 */
     bool closing;     /* shutdown or close under way */
