@@ -123,6 +123,12 @@ static int http_headers_check(struct proto_http *h, size_t end)
         return http_refuse(h, 411, "chunked request bodies are not accepted; send Content-Length");
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->limits->body_bytes)
         return http_refuse(h, 413, "request body too large");
+    /* llhttp reads no body for a CONNECT, nor for an upgrade whose Transfer-Encoding it
+     * does not check; the connection stays HTTP, so such a body would be parsed as the
+     * next request, where a proxy in front may see content (request smuggling). */
+    if (p->upgrade &&
+        ((p->flags & F_TRANSFER_ENCODING) || (p->method == HTTP_CONNECT && p->content_length > 0)))
+        return http_refuse(h, 400, "a request that switches protocols may not have a body");
     return 0;
 }
 
@@ -196,6 +202,12 @@ enum proto_http_result proto_http_feed(struct proto_http *h, const char *buf, si
     if (!h->in_message)
         h->msg_off = h->parsed;
     err = llhttp_execute(&h->parser, buf + h->parsed, len - h->parsed);
+    if (err == HPE_PAUSED_UPGRADE) {
+        /* The request before asked to switch protocols (Upgrade, CONNECT) and was answered
+         * in HTTP/1.1, which declines (RFC 9110 §7.8, §9.3.6): the connection stays HTTP. */
+        llhttp_resume_after_upgrade(&h->parser);
+        err = llhttp_execute(&h->parser, buf + h->parsed, len - h->parsed);
+    }
     while (err == HPE_PAUSED && (h->begin_paused || h->headers_paused)) {
         stop = llhttp_get_error_pos(&h->parser);
         if (h->begin_paused) {
