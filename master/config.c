@@ -38,6 +38,7 @@ static const struct cfg_key cfg_keys[] = {
     {"server", "workers", CFG_UINT, OFF(workers), 0, 256, "0", NULL},
     {"server", "data_dir", CFG_STR, OFF(data_dir), 0, 0, "/var/lib/tessera", "./tessera-dev"},
     {"server", "issuer", CFG_STR, OFF(issuer), 0, 0, NULL, NULL},
+    {"server", "scopes_supported", CFG_STR, OFF(scopes_supported), 0, 0, NULL, NULL},
     {"server", "reuseport", CFG_BOOL, OFF(reuseport), 0, 0, "true", NULL},
     {"server", "drain_timeout", CFG_UINT, OFF(drain_timeout), 1, 3600, "10", NULL},
     {"tls", "certificate", CFG_STR, OFF(tls_certificate), 0, 0, NULL, NULL},
@@ -59,6 +60,8 @@ static const struct cfg_key cfg_keys[] = {
     {"tokens", "sweep_interval", CFG_UINT, OFF(tokens_sweep_interval), 1, 3600, "10", NULL},
     {"tokens", "access_ttl", CFG_UINT, OFF(tokens_access_ttl), 1, 31536000, "3600", NULL},
     {"tokens", "refresh_ttl", CFG_UINT, OFF(tokens_refresh_ttl), 60, 315360000, "2592000",
+     NULL},
+    {"tokens", "max_access_ttl", CFG_UINT, OFF(tokens_max_access_ttl), 60, 31536000, "86400",
      NULL},
     {"clients", "capacity", CFG_UINT, OFF(clients_capacity), 10, 10000000, "100000", NULL},
     {"dpop", "replay_capacity", CFG_UINT, OFF(dpop_replay_capacity), 100, 100000000, "100000",
@@ -416,6 +419,9 @@ int master_config_validate(struct master_config *cfg, char *err, size_t errlen)
         strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error"))
         return cfg_fail(err, errlen, "[log] level '%s': must be debug, info, warn or error",
                         cfg->log_level);
+    if (cfg->tokens_access_ttl > cfg->tokens_max_access_ttl)
+        return cfg_fail(err, errlen, "[tokens] access_ttl %u exceeds [tokens] max_access_ttl %u",
+                        cfg->tokens_access_ttl, cfg->tokens_max_access_ttl);
     if (cfg->dev && cfg->tls_certificate == NULL && cfg->tls_private_key == NULL) {
         cfg->tls_certificate = cfg_join(cfg->data_dir, "dev-cert.pem");
         cfg->tls_private_key = cfg_join(cfg->data_dir, "dev-key.pem");

@@ -34,6 +34,7 @@ struct master_config {
     uint32_t workers; /* 0: one per core */
     char *data_dir;
     char *issuer;
+    char *scopes_supported; /* space-delimited, published in the metadata */
     bool reuseport;
     uint32_t drain_timeout; /* seconds */
 
@@ -56,6 +57,7 @@ struct master_config {
     uint32_t tokens_sweep_interval; /* seconds */
     uint32_t tokens_access_ttl;     /* default for clients created without one */
     uint32_t tokens_refresh_ttl;
+    uint32_t tokens_max_access_ttl; /* no JWT lives longer; retired keys stay published as long */
     uint32_t clients_capacity;
     uint32_t dpop_replay_capacity;
 

@@ -1,7 +1,8 @@
 /*
  * --dev: a working server with no setup.  On first start it creates, in the data
  * directory, a self-signed certificate for localhost, 127.0.0.1 and ::1 and an admin
- * token (mode 0600); later starts reuse them.  Files are written to a temporary name,
+ * token (mode 0600), and the secrets of two demo clients, "demo" (opaque tokens) and
+ * "demo-jwt" (JWTs); later starts reuse them.  Files are written to a temporary name,
  * synced and renamed, so a crash never leaves half a key behind.
  */
 #include "autoconfig.h"
@@ -23,6 +24,7 @@
 
 #define LOG_MODULE "dev"
 #include "master/master.h"
+#include "proto/jwt.h"
 #include "proto/oauth.h"
 #include "proto/secret.h"
 #include "shm/client.h"
@@ -188,17 +190,21 @@ int master_dev_prepare(const struct master_config *cfg)
     return 0;
 }
 
-/* The demo client's secret: kept in the data directory so it survives restarts. */
-static int dev_demo_secret(const char *dir, char *secret, size_t cap)
+/* A demo client's secret: kept in DATA_DIR/<file> so it survives restarts.  *born is when
+ * the file was made, the client's creation time: JWTs it got before a restart are its. */
+static int dev_demo_secret(const char *dir, const char *file, char *secret, size_t cap,
+                           int64_t *born)
 {
     char path[PATH_MAX];
+    struct stat st;
     FILE *f;
     size_t n = 0;
 
-    snprintf(path, sizeof(path), "%s/demo-client.secret", dir);
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
     f = fopen(path, "re");
     if (f) {
         n = fread(secret, 1, cap - 1, f);
+        *born = fstat(fileno(f), &st) == 0 ? (int64_t)st.st_mtime : (int64_t)time(NULL);
         fclose(f);
         while (n && (secret[n - 1] == '\n' || secret[n - 1] == ' '))
             n--;
@@ -206,6 +212,7 @@ static int dev_demo_secret(const char *dir, char *secret, size_t cap)
         if (n >= 32)
             return 0;
     }
+    *born = (int64_t)time(NULL);
     if (proto_random_token(secret) < 0)
         return -1;
     n = strlen(secret);
@@ -216,36 +223,51 @@ static int dev_demo_secret(const char *dir, char *secret, size_t cap)
     return 0;
 }
 
-int master_dev_demo_client(struct master *m)
+/* Creates a demo client: scopes "read write" (default "read"), client credentials and
+ * refresh tokens, tokens in the given format.  Its secret is copied to out. */
+static int dev_demo_make(struct master *m, const char *id, const char *file, int format, char *out,
+                         size_t cap)
 {
     struct shm_owner me = {MASTER_OWNER_SLOT, 1};
     struct shm_client c = {0};
     char secret[128];
     int64_t scopes, defaults;
+    int rc = -1;
 
-    if (dev_demo_secret(m->cfg.data_dir, secret, sizeof(secret)) < 0) {
-        log_error("cannot create the demo client's secret in %s", m->cfg.data_dir);
+    if (dev_demo_secret(m->cfg.data_dir, file, secret, sizeof(secret), &c.created) < 0) {
+        log_error("cannot create the secret of the demo client %s in %s", id, m->cfg.data_dir);
         return -1;
     }
     scopes = shm_intern_put(&m->region, "read write", 10, me);
     defaults = shm_intern_put(&m->region, "read", 4, me);
-    snprintf(c.id, sizeof(c.id), "demo");
-    snprintf(c.name, sizeof(c.name), "tessera --dev demo client");
+    snprintf(c.id, sizeof(c.id), "%s", id);
+    snprintf(c.name, sizeof(c.name), "tessera --dev demo client (%s tokens)",
+             format == PROTO_FORMAT_JWT ? "JWT" : "opaque");
     c.scopes = scopes > 0 ? (uint32_t)scopes : 0;
     c.default_scopes = defaults > 0 ? (uint32_t)defaults : 0;
     c.grant_types = PROTO_GRANT_CLIENT_CREDENTIALS | PROTO_GRANT_REFRESH_TOKEN;
-    c.token_format = PROTO_FORMAT_OPAQUE;
+    c.token_format = (uint8_t)format;
+    c.jwt_alg = PROTO_JWT_ES256;
     c.access_ttl = m->cfg.tokens_access_ttl;
     c.refresh_ttl = m->cfg.tokens_refresh_ttl;
-    c.created = c.updated = (int64_t)time(NULL);
+    c.updated = c.created;
     if (proto_secret_set(&c, secret, strlen(secret), true) < 0 ||
-        shm_client_create(&m->region, &c, me) < 0) {
-        log_error("cannot create the demo client");
-        return -1;
-    }
-    snprintf(m->demo_secret, sizeof(m->demo_secret), "%s", secret);
+        shm_client_create(&m->region, &c, me) < 0)
+        log_error("cannot create the demo client %s", id);
+    else if (out)
+        rc = snprintf(out, cap, "%s", secret) < (int)cap ? 0 : -1;
+    else
+        rc = 0;
     OPENSSL_cleanse(secret, sizeof(secret));
-    return 0;
+    return rc;
+}
+
+int master_dev_demo_client(struct master *m)
+{
+    if (dev_demo_make(m, "demo", "demo-client.secret", PROTO_FORMAT_OPAQUE, m->demo_secret,
+                      sizeof(m->demo_secret)) < 0)
+        return -1;
+    return dev_demo_make(m, "demo-jwt", "demo-jwt-client.secret", PROTO_FORMAT_JWT, NULL, 0);
 }
 
 void master_dev_banner(const struct master *m)
@@ -271,6 +293,10 @@ void master_dev_banner(const struct master *m)
                "%s/oauth2/token | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n"
                "  curl --cacert %s -H \"Authorization: Bearer $TOKEN\" %s/oauth2/validate\n\n",
                cert, m->demo_secret, url, cert, url);
+        printf("The client demo-jwt gets JWT access tokens (ES256; keys at %s/oauth2/jwks):\n"
+               "  curl -s --cacert %s -u demo-jwt:$(cat %s/demo-jwt-client.secret) "
+               "-d grant_type=client_credentials %s/oauth2/token\n\n",
+               url, cert, m->cfg.data_dir, url);
     }
     for (size_t i = 0; i < m->ls.n; i++)
         if (!m->ls.groups[i].tls)

@@ -1,7 +1,8 @@
 /*
  * tesserad's entry point: reads the configuration, validates it (--test-config stops
- * there), prepares --dev files, builds the TLS context and the listening sockets, then
- * hands over to the supervision loop.  Exit status 2 means the configuration is wrong.
+ * there), prepares --dev files, builds the TLS context, the listening sockets and the
+ * shared memory, loads (or first makes) the JWT signing keys, then hands over to the
+ * supervision loop.  Exit status 2 means the configuration is wrong.
  */
 #include "autoconfig.h"
 
@@ -9,12 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOG_MODULE "master"
 #include <openssl/crypto.h>
 
 #include "master/master.h"
+#include "proto/discovery.h"
+#include "proto/keys.h"
 #include "proto/secret.h"
 #include "shm/log.h"
 
@@ -96,6 +101,40 @@ static int main_admin_token(struct master *m)
     return 0;
 }
 
+/* The RFC 8414 document: it depends only on the configuration, so it is built once. */
+static int main_metadata(struct master *m)
+{
+    struct proto_buf b = {0};
+
+    if (proto_discovery_build(&m->proto, &b) < 0 || proto_buf_append(&b, "", 1) < 0) {
+        log_error("cannot build the metadata document for the issuer %s", m->issuer);
+        proto_buf_free(&b);
+        return -1;
+    }
+    m->proto.metadata = b.data;
+    m->proto.metadata_len = b.len - 1;
+    return 0;
+}
+
+/* The JWT signing keys, from DATA_DIR/keys (made on first start), into shared memory. */
+static int main_keys(struct master *m)
+{
+    struct shm_owner me = {MASTER_OWNER_SLOT, 1};
+    size_t n = strlen(m->cfg.data_dir) + sizeof("/keys");
+    char *dir = malloc(n);
+
+    if (dir == NULL)
+        return -1;
+    snprintf(dir, n, "%s/keys", m->cfg.data_dir);
+    m->ws.keys_dir = dir;
+    if (mkdir(m->cfg.data_dir, 0700) == -1 && errno != EEXIST) {
+        log_error("cannot create the data directory %s: %s", m->cfg.data_dir, strerror(errno));
+        return -1;
+    }
+    return worker_keys_start(dir, &m->region, (int64_t)time(NULL), proto_keys_retention(&m->proto),
+                             me);
+}
+
 /* What handlers read: the issuer (configured, else the first listener's URL), defaults. */
 static int main_proto(struct master *m)
 {
@@ -114,6 +153,10 @@ static int main_proto(struct master *m)
     m->proto.default_refresh_ttl = m->cfg.tokens_refresh_ttl;
     m->proto.auth_fail_per_client = m->cfg.auth_failures_per_client;
     m->proto.auth_fail_per_address = m->cfg.auth_failures_per_address;
+    m->proto.max_access_ttl = m->cfg.tokens_max_access_ttl;
+    m->proto.scopes_supported = m->cfg.scopes_supported;
+    if (main_metadata(m) < 0)
+        return -1;
     m->ws.proto = &m->proto;
     return main_admin_token(m);
 }
@@ -162,7 +205,8 @@ int main(int argc, char **argv)
     }
     status = 1; /* from here on, failures are of the environment, not the configuration */
     m.slots = calloc(m.nslots, sizeof(*m.slots));
-    if (m.slots == NULL || main_region(&m) < 0 || main_listen(&m) < 0 || main_proto(&m) < 0)
+    if (m.slots == NULL || main_region(&m) < 0 || main_listen(&m) < 0 || main_proto(&m) < 0 ||
+        main_keys(&m) < 0)
         goto done;
     if (m.cfg.dev && master_dev_demo_client(&m) < 0)
         goto done;
@@ -175,6 +219,8 @@ done:
     if (m.region.hdr)
         shm_region_detach(&m.region);
     free(m.slots);
+    free((char *)m.ws.keys_dir);
+    free((char *)m.proto.metadata);
     master_config_free(&m.cfg);
     return status;
 }

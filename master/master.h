@@ -49,8 +49,9 @@ int master_cycle_run(struct master *m);
 /* --dev: creates the data directory, the self-signed certificate and the admin token when
  * absent.  0, or -1 with the reason logged. */
 int master_dev_prepare(const struct master_config *cfg);
-/* --dev: creates the demo client (id "demo", secret kept in DATA_DIR/demo-client.secret)
- * in shared memory.  0, or -1 (logged). */
+/* --dev: creates the demo clients in shared memory: "demo" (opaque tokens, secret kept in
+ * DATA_DIR/demo-client.secret) and "demo-jwt" (JWTs, DATA_DIR/demo-jwt-client.secret).
+ * 0, or -1 (logged). */
 int master_dev_demo_client(struct master *m);
 /* --dev: prints where the server listens and a curl command that works as printed. */
 void master_dev_banner(const struct master *m);

@@ -14,6 +14,7 @@
 #include "shm/region.h"
 
 struct proto_keys;
+struct proto_keystore;
 
 /* Read-only settings, filled by the master before fork. */
 struct proto_config {
@@ -25,6 +26,9 @@ struct proto_config {
     const char *scopes_supported; /* space-delimited, NULL: not published */
     uint32_t auth_fail_per_client; /* failed authentications a minute before 429 */
     uint32_t auth_fail_per_address;
+    uint32_t max_access_ttl;      /* no JWT outlives it; retired keys stay published as long */
+    const char *metadata;         /* the RFC 8414 document, built once; NULL: built per request */
+    size_t metadata_len;
 };
 
 struct proto_ctx {
@@ -35,6 +39,7 @@ struct proto_ctx {
     struct shm_region *region;
     struct shm_owner owner;     /* this worker, for shared-memory claims */
     struct proto_keys *keys;    /* signing keys (JWT), per worker */
+    const struct proto_keystore *keystore; /* persists keys (the worker's files) */
     struct proto_buf *arena;    /* scratch for decoded parameters, reused per request */
     struct proto_params *params; /* the request's parameters, reused per request */
     const char *peer;           /* the client's address, set per request */

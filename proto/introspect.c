@@ -11,6 +11,7 @@
 #include "proto/jsonw.h"
 #include "proto/jwt.h"
 #include "proto/oauth.h"
+#include "proto/resolve.h"
 #include "proto/secret.h"
 
 static void introspect_inactive(struct proto_response *res)
@@ -65,7 +66,7 @@ void proto_introspect_endpoint(const struct proto_ctx *ctx, const struct proto_r
     struct shm_client owner;
     const struct proto_param *p;
     struct shm_token t;
-    char jti[24];
+    char jti[PROTO_JWT_JTI_MAX];
 
     if (proto_oauth_params(ctx, req, res) < 0 || proto_oauth_client(ctx, req, &caller, res) < 0)
         return;
@@ -74,14 +75,14 @@ void proto_introspect_endpoint(const struct proto_ctx *ctx, const struct proto_r
         proto_oauth_error(res, 400, "invalid_request", "token is required", caller.method);
         return;
     }
-    if (proto_token_find(ctx, p->value, p->len, &t) < 0 ||
+    if (proto_token_resolve(ctx, p->value, p->len, &t, &owner) < 0 ||
         shm_token_state(ctx->region, &t, ctx->now) != SHM_TOKEN_ACTIVE ||
-        (t.client_slot != caller.slot && !(caller.rec.flags & PROTO_CLIENT_CAN_INTROSPECT)) ||
-        shm_client_read(ctx->region, t.client_slot, &owner, NULL) < 0) {
+        (t.client_slot != caller.slot && !(caller.rec.flags & PROTO_CLIENT_CAN_INTROSPECT))) {
         introspect_inactive(res);
         return;
     }
-    /* The jti of an opaque token: a stable, non-reversible id from its hash. */
-    proto_token_id(&t, jti);
+    /* A JWT's own jti; for an opaque token a stable, non-reversible id from its hash. */
+    if (!(t.flags & SHM_TOKEN_JWT) || proto_jwt_jti(p->value, p->len, jti, sizeof(jti)) < 0)
+        proto_token_id(&t, jti);
     introspect_answer(ctx, &t, &owner, jti, res);
 }

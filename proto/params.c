@@ -117,7 +117,8 @@ int proto_form_parse(const char *s, size_t len, struct proto_params *p)
 }
 
 /* A JSON value as parameter text: strings as they are, integers in decimal, an array of
- * strings joined by spaces (scope).  Anything else is refused. */
+ * strings joined by spaces (scope only: API.md allows no other array, and a joined
+ * grant_type or client_id would pass for a string).  Anything else is refused. */
 static int params_add_json(struct proto_params *p, const char *name, json_t *v)
 {
     char num[32];
@@ -132,7 +133,7 @@ static int params_add_json(struct proto_params *p, const char *name, json_t *v)
     } else if (json_is_integer(v)) {
         len = (size_t)snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
         text = num;
-    } else if (json_is_array(v)) {
+    } else if (json_is_array(v) && strcmp(name, "scope") == 0) {
         size_t i;
         json_t *e;
         char *value;
@@ -154,7 +155,7 @@ static int params_add_json(struct proto_params *p, const char *name, json_t *v)
         p->n++;
         return 0;
     } else {
-        return params_fail(p, "parameters must be strings");
+        return params_fail(p, "parameters must be strings (scope may be an array of strings)");
     }
     p->p[p->n].name = params_store(p, name, strlen(name));
     p->p[p->n].value = params_store(p, text, len);

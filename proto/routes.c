@@ -4,6 +4,8 @@
  */
 #include "autoconfig.h"
 
+#include "proto/admin.h"
+#include "proto/discovery.h"
 #include "proto/handlers.h"
 #include "proto/router.h"
 
@@ -34,6 +36,16 @@ const struct proto_route proto_routes[] = {
     {HTTP_POST, "/oauth2/introspect", proto_introspect_endpoint},
     {HTTP_POST, "/oauth2/revoke", proto_revoke_endpoint},
     {HTTP_DELETE, "/Session", proto_session_delete},      /* Aidbox */
+    {HTTP_GET, "/.well-known/oauth-authorization-server", proto_discovery_endpoint},
+    {HTTP_GET, "/.well-known/openid-configuration", proto_discovery_endpoint},
+    {HTTP_GET, "/oauth2/jwks", proto_jwks_endpoint},
+    {HTTP_POST, "/admin/keys/rotate", proto_admin_keys_rotate},
+    {HTTP_GET, "/admin/clients", proto_admin_clients_list},
+    {HTTP_POST, "/admin/clients", proto_admin_clients_create},
+    {HTTP_GET, "/admin/clients/*", proto_admin_client_get},
+    {HTTP_PUT, "/admin/clients/*", proto_admin_client_put},
+    {HTTP_DELETE, "/admin/clients/*", proto_admin_client_delete},
+    {HTTP_POST, "/admin/clients/*", proto_admin_client_post}, /* {id}/secret */
 };
 
 const size_t proto_nroutes = sizeof(proto_routes) / sizeof(proto_routes[0]);

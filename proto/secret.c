@@ -138,6 +138,8 @@ int proto_secret_set(struct shm_client *c, const char *secret, size_t len, bool 
 {
     uint8_t salt[ARGON2_SALT];
 
+    /* No byte of a previous verifier outlives it (a rotation reuses the record). */
+    memset(c->verifier, 0, sizeof(c->verifier));
     if (generated) {
         c->verifier_kind = SHM_VERIFIER_SHA256;
         c->verifier_len = 32;
@@ -146,7 +148,6 @@ int proto_secret_set(struct shm_client *c, const char *secret, size_t len, bool 
     }
     if (RAND_bytes(salt, sizeof(salt)) != 1)
         return -1;
-    memset(c->verifier, 0, sizeof(c->verifier));
     if (argon2id_hash_encoded(ARGON2_T, ARGON2_M_KIB, ARGON2_P, secret, len, salt, sizeof(salt),
                               ARGON2_HASH, (char *)c->verifier,
                               sizeof(c->verifier)) != ARGON2_OK)

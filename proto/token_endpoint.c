@@ -110,8 +110,10 @@ static int token_ttl(const struct proto_ctx *ctx, struct grant *g, struct proto_
     g->ttl = g->client.rec.access_ttl;
     if (p == NULL)
         return 0;
+    /* Digits only: strtoll alone would take "\t5", and "5%00x" (a NUL ends its scan). */
     v = strtoll(p->value, &end, 10);
-    if (p->len == 0 || *end != '\0' || v <= 0 || p->value[0] == '+' || p->value[0] == ' ') {
+    if (p->len == 0 || end != p->value + p->len || v <= 0 || p->value[0] < '0' ||
+        p->value[0] > '9') {
         token_fail(res, 400, "invalid_request", "validity_period must be a positive number", g);
         return -1;
     }
@@ -185,6 +187,9 @@ static void token_issue(const struct proto_ctx *ctx, struct grant *g, struct pro
         }
     }
     if (is_jwt) {
+        /* Retired signing keys stay published max_access_ttl: no JWT may outlive that. */
+        if (ctx->cfg->max_access_ttl && g->ttl > ctx->cfg->max_access_ttl)
+            g->ttl = ctx->cfg->max_access_ttl;
         if (token_mint_jwt(ctx, g, &jwt) < 0)
             goto fail;
         access = jwt.data;
@@ -239,10 +244,32 @@ static void grant_client_credentials(const struct proto_ctx *ctx, struct grant *
     token_issue(ctx, g, res);
 }
 
-/* Finds the presented refresh token and marks it used (revoked): of two concurrent
- * refreshes with one token, exactly one wins. */
+/* A refresh grant may not outlive a change of the client: what the admin took away from
+ * it since (scopes, the audience) is refused, as Hydra does, not silently granted. */
+static int token_still_allowed(const struct proto_ctx *ctx, struct grant *g,
+                               struct proto_response *res)
+{
+    char allowed[PROTO_SCOPE_MAX + 1];
+
+    proto_interned(ctx, g->client.rec.scopes, allowed, sizeof(allowed));
+    if (!proto_scope_subset(g->scope, (size_t)g->scope_len, allowed, strlen(allowed))) {
+        token_fail(res, 400, "invalid_scope",
+                   "the client is no longer allowed a scope of this grant; ask for fewer", g);
+        return -1;
+    }
+    proto_interned(ctx, g->client.rec.audiences, allowed, sizeof(allowed));
+    if (g->aud[0] && !proto_scope_subset(g->aud, strlen(g->aud), allowed, strlen(allowed))) {
+        token_fail(res, 400, "invalid_target",
+                   "the client is no longer allowed the audience of this grant", g);
+        return -1;
+    }
+    return 0;
+}
+
+/* Finds the presented refresh token and, when `take`, marks it used (revoked): of two
+ * concurrent refreshes with one token, exactly one wins. */
 static int grant_take_refresh(const struct proto_ctx *ctx, struct grant *g,
-                              struct shm_token *old)
+                              struct shm_token *old, bool take)
 {
     const struct proto_param *p = proto_params_get(ctx->params, "refresh_token");
     struct shm_entry e;
@@ -260,7 +287,7 @@ static int grant_take_refresh(const struct proto_ctx *ctx, struct grant *g,
         if (old->kind != SHM_TOKEN_REFRESH || old->client_slot != g->client.slot ||
             shm_token_state(ctx->region, old, ctx->now) != SHM_TOKEN_ACTIVE)
             return -ENOENT;
-        rc = shm_table_revoke(ctx->region->tokens, &e);
+        rc = take ? shm_table_revoke(ctx->region->tokens, &e) : 0;
     } while (rc == -EAGAIN);
     return rc < 0 ? -ENOENT : 0;
 }
@@ -270,7 +297,7 @@ static void grant_refresh(const struct proto_ctx *ctx, struct grant *g,
 {
     char granted[PROTO_SCOPE_MAX + 1];
     struct shm_token old;
-    int rc = grant_take_refresh(ctx, g, &old);
+    int rc = grant_take_refresh(ctx, g, &old, false);
 
     if (rc == -EINVAL) {
         token_fail(res, 400, "invalid_request", "refresh_token is required", g);
@@ -283,8 +310,16 @@ static void grant_refresh(const struct proto_ctx *ctx, struct grant *g,
     }
     proto_interned(ctx, old.scope, granted, sizeof(granted));
     proto_interned(ctx, old.audience, g->aud, sizeof(g->aud));
-    if (token_scope(ctx, g, granted, granted, res) < 0 || token_ttl(ctx, g, res) < 0)
+    if (token_scope(ctx, g, granted, granted, res) < 0 || token_still_allowed(ctx, g, res) < 0 ||
+        token_ttl(ctx, g, res) < 0)
         return;
+    /* Only a request that will be granted uses the refresh token up: a typo in scope or
+     * validity_period must not end the client's grant. */
+    if (grant_take_refresh(ctx, g, &old, true) < 0) {
+        token_fail(res, 400, "invalid_grant", "the refresh token was used or revoked meanwhile",
+                   g);
+        return;
+    }
     g->family = old.parent;
     g->with_refresh = true;
     token_issue(ctx, g, res);

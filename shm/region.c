@@ -19,6 +19,7 @@
 #include "shm/ratelimit.h"
 #include "shm/region.h"
 #include "shm/jti.h"
+#include "shm/keys.h"
 #include "shm/token.h"
 
 #define REGION_ALIGN 4096
@@ -52,6 +53,8 @@ static void region_layout(struct shm_region_header *h, const struct shm_region_s
     off += region_align(shm_table_size(sz->jti, JTI_WORDS));
     h->ratelimit_off = off;
     off += region_align(sizeof(struct shm_ratelimit));
+    h->keys_off = off;
+    off += region_align(shm_keys_size());
     h->size = off;
 }
 
@@ -65,6 +68,7 @@ static void region_bind(struct shm_region *r)
     r->intern = (struct shm_table *)(base + r->hdr->intern_off);
     r->jti = (struct shm_table *)(base + r->hdr->jti_off);
     r->ratelimit = (struct shm_ratelimit *)(base + r->hdr->ratelimit_off);
+    r->keys = (struct shm_keys *)(base + r->hdr->keys_off);
 }
 
 static int region_map(struct shm_region *r, int fd, size_t size)
@@ -108,6 +112,7 @@ int shm_region_create(struct shm_region *r, const struct shm_region_sizes *sz)
     shm_table_init(r->intern, shm_table_size(sz->intern, SHM_INTERN_WORDS), sz->intern,
                    SHM_INTERN_WORDS);
     shm_table_init(r->jti, shm_table_size(sz->jti, JTI_WORDS), sz->jti, JTI_WORDS);
+    shm_keys_init(r->keys);
     return 0;
 }
 
@@ -146,7 +151,7 @@ uint64_t shm_region_reclaim(struct shm_region *r, struct shm_owner dead)
 {
     return shm_table_reclaim(r->tokens, dead) + shm_table_reclaim(r->client_index, dead) +
            shm_table_reclaim(r->intern, dead) + shm_table_reclaim(r->jti, dead) +
-           shm_clients_reclaim(r, dead);
+           shm_clients_reclaim(r, dead) + shm_keys_reclaim(r, dead);
 }
 
 int64_t shm_region_sweep(struct shm_region *r, int64_t now, struct shm_owner who)

@@ -1,9 +1,10 @@
 /*
  * The shared-memory region: one memfd created by the master before fork and mapped by
  * every worker and the store process.  It holds, at offsets recorded in its header, the
- * token table, the client index and records, the interned strings and the DPoP jti
- * replay cache.  The memfd can be handed to a re-executed binary, which validates the
- * header (magic, layout version, sizes) before using it.
+ * token table, the client index and records, the interned strings, the DPoP jti replay
+ * cache, the rate-limit counters and the JWT signing keys.  The memfd can be handed to a
+ * re-executed binary, which validates the header (magic, layout version, sizes) before
+ * using it.
  */
 #ifndef SHM_REGION_H
 #define SHM_REGION_H
@@ -14,16 +15,18 @@
 #include "shm/table.h"
 
 struct shm_ratelimit;
+struct shm_keys;
 
 #define SHM_REGION_MAGIC "TESSERA"
-#define SHM_REGION_LAYOUT 1
+#define SHM_REGION_LAYOUT 2
 
 struct shm_region_header {
     char magic[8];
     uint32_t layout;
     uint32_t header_size;
     uint64_t size;
-    uint64_t tokens_off, clients_off, client_index_off, intern_off, jti_off, ratelimit_off;
+    uint64_t tokens_off, clients_off, client_index_off, intern_off, jti_off, ratelimit_off,
+        keys_off;
     uint64_t tokens_capacity, clients_capacity, intern_capacity, jti_capacity;
 };
 
@@ -45,6 +48,7 @@ struct shm_region {
     struct shm_table *intern;
     struct shm_table *jti;
     struct shm_ratelimit *ratelimit;
+    struct shm_keys *keys;
 };
 
 /* Master: creates and formats a region.  0, or a negative errno (the cause is logged). */

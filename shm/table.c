@@ -16,6 +16,7 @@
  */
 #include "autoconfig.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -97,6 +98,8 @@ void shm_table_init(struct shm_table *t, size_t size, uint64_t capacity, uint32_
 {
     uint64_t nb = (capacity + SHM_TABLE_BUCKET_SLOTS - 1) / SHM_TABLE_BUCKET_SLOTS;
 
+    /* Entries hold the key, and copies go to struct shm_entry. */
+    assert(words >= SHM_TABLE_KEY_BYTES / 8 && words <= SHM_TABLE_MAX_WORDS);
     if (nb < 2)
         nb = 2;
     /* The memory is fresh from memfd/mmap and so already zero: touching only the header
@@ -160,7 +163,9 @@ static void table_reach_extend(struct shm_table *t, uint64_t b0, uint32_t d)
                                                     memory_order_relaxed));
 }
 
-int64_t shm_table_insert(struct shm_table *t, const uint64_t *words, struct shm_owner who)
+/* Inserts words; returns the slot and the state word it was published with, or -ENOSPC. */
+static int64_t table_insert(struct shm_table *t, const uint64_t *words, struct shm_owner who,
+                            uint64_t *published)
 {
     uint64_t h = table_hash((const uint8_t *)words), b0 = table_home(t, h), meta;
     _Atomic uint64_t *w;
@@ -170,15 +175,27 @@ int64_t shm_table_insert(struct shm_table *t, const uint64_t *words, struct shm_
     if (slot < 0)
         return slot;
     table_reach_extend(t, b0, d);
+    /* The seqlock writer's side: the claim must be visible before any payload word, or a
+     * reader copying the slot's previous entry could take a mix of old and new words and
+     * still read the old state word after them.  (The claim is a release operation, but
+     * a release orders what comes before it, not the stores after it.)  A compiler
+     * barrier on x86; a real fence where stores may pass stores. */
+    atomic_thread_fence(memory_order_release);
     w = table_words(t, (uint64_t)slot);
     for (uint32_t i = 0; i < t->words; i++)
         atomic_store_explicit(&w[i], words[i], memory_order_relaxed);
-    atomic_store_explicit(table_meta(t, (uint64_t)slot),
-                          (ST_LIVE << 62) | table_tag(h) | M_NEXT_SEQ(meta),
-                          memory_order_release);
+    *published = (ST_LIVE << 62) | table_tag(h) | M_NEXT_SEQ(meta);
+    atomic_store_explicit(table_meta(t, (uint64_t)slot), *published, memory_order_release);
     atomic_fetch_add_explicit(&table_counters(t, who)->live, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&table_counters(t, who)->inserts, 1, memory_order_relaxed);
     return slot;
+}
+
+int64_t shm_table_insert(struct shm_table *t, const uint64_t *words, struct shm_owner who)
+{
+    uint64_t published;
+
+    return table_insert(t, words, who, &published);
 }
 
 /* Copies slot into out under the sequence check.  Returns 0 with a consistent copy of a
@@ -267,23 +284,37 @@ int shm_table_remove(struct shm_table *t, const struct shm_entry *e, struct shm_
     return table_free(t, e->slot, e->meta, who);
 }
 
+/* Takes back the entry this process published in slot as `published`: only that entry
+ * (perhaps revoked since), never one that took the slot after a remove or a sweep. */
+static void table_withdraw(struct shm_table *t, uint64_t slot, uint64_t published,
+                           struct shm_owner who)
+{
+    uint64_t revoked = (published & ~0xffffffffULL) | M_REVOKED | M_NEXT_SEQ(published);
+
+    if (table_free(t, slot, published, who) == -EAGAIN)
+        table_free(t, slot, revoked, who);
+}
+
 int64_t shm_table_insert_unique(struct shm_table *t, const uint64_t *words, struct shm_owner who)
 {
-    struct shm_entry other, mine;
+    struct shm_entry other;
+    uint64_t published;
     int64_t slot;
 
     if (table_find(t, (const uint8_t *)words, UINT64_MAX, &other) == 0)
         return -EEXIST;
-    slot = shm_table_insert(t, words, who);
+    slot = table_insert(t, words, who, &published);
     if (slot < 0)
         return slot;
     /* Of two concurrent inserts of one key, the later to publish sees the other and
-     * withdraws; both may withdraw, never both stay. */
+     * withdraws; both may withdraw, never both stay.  That is Dekker's pattern (each
+     * stores its own slot, then loads the other's): release and acquire do not order a
+     * store before a later load, so without this fence both may look before either's
+     * publish is visible, and both stay.  (On x86 the counters' locked add happens to
+     * fence; nothing in C11 or on ARM does.) */
+    atomic_thread_fence(memory_order_seq_cst);
     if (table_find(t, (const uint8_t *)words, (uint64_t)slot, &other) == 0) {
-        uint64_t m = atomic_load_explicit(table_meta(t, (uint64_t)slot), memory_order_acquire);
-
-        if (table_copy(t, (uint64_t)slot, m, &mine) == 0)
-            table_free(t, (uint64_t)slot, mine.meta, who);
+        table_withdraw(t, (uint64_t)slot, published, who);
         return -EEXIST;
     }
     return slot;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define LOG_MODULE "worker"
+#include "proto/keys.h"
 #include "shm/log.h"
 #include "worker/conn.h"
 
@@ -165,6 +166,7 @@ static int worker_setup(struct worker *w, const struct worker_listener *ls, size
 int worker_run(const struct worker_settings *s, const struct worker_id *id,
                const struct worker_listener *ls, size_t nls)
 {
+    struct proto_keystore keystore;
     struct worker *w;
     int status = 1;
 
@@ -186,7 +188,10 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
     w->ctx.arena = &w->arena;
     w->ctx.params = &w->params;
     w->params.arena = &w->arena;
-    if (worker_setup(w, ls, nls) < 0)
+    worker_keystore_init(&keystore, s->keys_dir);
+    w->ctx.keystore = &keystore;
+    w->ctx.keys = proto_keys_new();
+    if (w->ctx.keys == NULL || worker_setup(w, ls, nls) < 0)
         goto done;
     log_info("serving (slot %u, generation %u)", id->slot, id->generation);
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -197,6 +202,7 @@ done:
     uv_loop_close(&w->loop);
     proto_response_free(&w->res);
     proto_buf_free(&w->arena);
+    proto_keys_free(w->ctx.keys);
     free(w);
     return status;
 }

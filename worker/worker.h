@@ -33,6 +33,7 @@ struct worker_settings {
     SSL_CTX *ssl_ctx;           /* NULL when there is no TLS listener */
     struct shm_region *region;  /* the shared tables, mapped before fork */
     const struct proto_config *proto; /* what handlers read */
+    const char *keys_dir;       /* DATA_DIR/keys: signing keys persisted by rotation */
 };
 
 /* Identity of a worker: its slot and how many times the slot was spawned. */
@@ -51,5 +52,14 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
  * (1.3 when min_version is "1.3"), ALPN http/1.1, stateless session tickets whose keys,
  * made here before fork, are the same in every worker.  NULL on error (logged). */
 SSL_CTX *worker_tls_ctx_new(const char *cert_file, const char *key_file, const char *min_version);
+
+struct proto_keystore;
+/* Fills ks with the key files of dir (DATA_DIR/keys): what handlers persist keys through. */
+void worker_keystore_init(struct proto_keystore *ks, const char *dir);
+/* Master, before fork: loads the signing keys of dir (created 0700 if absent), deletes
+ * those retired longer than `retention` seconds, generates a key for each algorithm that
+ * has none, and publishes them in shared memory.  0, or -1 (logged). */
+int worker_keys_start(const char *dir, struct shm_region *r, int64_t now, int64_t retention,
+                      struct shm_owner who);
 
 #endif

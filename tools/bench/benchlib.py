@@ -222,14 +222,17 @@ class Server:
 
 
 def start_tesserad(binary, tmp, workers, reuseport=None, log_level="warn", tag="tesserad",
-                   avoid_ports=()):
+                   avoid_ports=(), extra_conf=""):
     """Starts `tesserad --dev` with a fresh data dir in tmp; returns a ready Server.
-    reuseport None keeps tesserad's default accept mode."""
+    reuseport None keeps tesserad's default accept mode; extra_conf is appended to the
+    generated INI file (whole sections, e.g. "[tokens]\\ncapacity = 20000000\\n")."""
     conf = os.path.join(tmp, tag + ".ini")
     with open(conf, "w") as f:
         if reuseport is not None:
             f.write("[server]\nreuseport = %s\n\n" % ("true" if reuseport else "false"))
         f.write("[log]\nlevel = %s\n" % log_level)
+        if extra_conf:
+            f.write("\n" + extra_conf)
     data = os.path.join(tmp, tag + "-data")
     for attempt in range(3):
         port = free_port(avoid_ports)
@@ -409,13 +412,15 @@ def build_tls_shim(tmp):
 
 
 def wrk(url, threads, conns, duration, headers=(), lua=None, tmp=None, tls=None,
-        wrk_timeout="5s"):
+        wrk_timeout="5s", env=None, expect=None):
     """Runs wrk (bounded by -d and by `timeout`) with report.lua, preceded by the
     scenario's own request script lua if any.  tls: None (keep-alive), "full" (a
     new connection per request must do a full handshake) or "resume" (... must resume
     the previous session); both load tlsshim.so to enforce/count that.  Returns the
     BENCH fields as a dict (floats), plus 'output' (wrk's output) and 'failed' (why
-    the figures are not meaningful, or None)."""
+    the figures are not meaningful, or None).  env: extra environment for wrk (the
+    scenario scripts read their parameters from it); expect: a string every 2xx
+    response body must contain (report.lua counts the others as errors)."""
     need("wrk")
     script = REPORT_LUA
     if lua:
@@ -429,8 +434,9 @@ def wrk(url, threads, conns, duration, headers=(), lua=None, tmp=None, tls=None,
     for h in headers:
         argv += ["-H", h]
     argv.append(url)
-    env = dict(os.environ)
+    env = dict(os.environ, **(env or {}))
     env.setdefault("BENCH_COUNT_NON2XX", "1")
+    env["BENCH_EXPECT"] = expect or ""
     if tls:
         env["LD_PRELOAD"] = " ".join(filter(None, (build_tls_shim(tmp), env.get("LD_PRELOAD"))))
         env["BENCH_TLS_FULL"] = "1" if tls == "full" else "0"
@@ -453,14 +459,16 @@ def wrk(url, threads, conns, duration, headers=(), lua=None, tmp=None, tls=None,
     for kv in m.group(1).split():
         k, v = kv.split("=", 1)
         res[k] = float(v)
+    res.setdefault("unexpected", 0)
     problems = []
     if res["requests"] == 0:
         problems.append("no request completed")
     if res["errors"] > 0:
         problems.append("%d errors in %d requests (connect %d, read %d, write %d, timeout %d, "
-                        "non-2xx %d)" % (res["errors"], res["requests"], res["connect_errors"],
-                                         res["read_errors"], res["write_errors"],
-                                         res["timeout_errors"], res["non2xx"]))
+                        "non-2xx %d, 2xx without %r in the body %d)"
+                        % (res["errors"], res["requests"], res["connect_errors"],
+                           res["read_errors"], res["write_errors"], res["timeout_errors"],
+                           res["non2xx"], expect or "", res["unexpected"]))
     if tls:
         t = re.search(r"^TLSSHIM handshakes=(\d+) resumed=(\d+)", output, re.M)
         if not t:
@@ -488,3 +496,110 @@ def fmt_result(r):
     if r["failed"]:
         s += "  !!! " + r["failed"]
     return s
+
+
+# ---------------------------------------------------------------------------
+# OAuth fixtures: admin API calls and pre-issued tokens
+
+def https_json(srv, method, path, body=None, headers=None, timeout=10):
+    """One HTTPS request to srv (its certificate trusted) with an optional JSON body;
+    returns (status, parsed JSON or None, raw body).  Status 0: no answer."""
+    import http.client
+    import json
+    import ssl
+    ctx = ssl.create_default_context(cafile=srv.cafile)
+    conn = http.client.HTTPSConnection(HOST, srv.port, context=ctx, timeout=timeout)
+    hdrs = dict(headers or {})
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs["Content-Type"] = "application/json"
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        raw = r.read()
+        status = r.status
+    except (OSError, http.client.HTTPException) as e:
+        return 0, None, str(e).encode()
+    finally:
+        conn.close()
+    try:
+        doc = json.loads(raw) if raw else None
+    except ValueError:
+        doc = None
+    return status, doc, raw
+
+
+COLLECT_LUA = os.path.join(BENCH_DIR, "collect.lua")
+COLLECT_RE = re.compile(r"^COLLECT ok=(\d+) bad=(\d+) socket_errors=(\d+)$", re.M)
+
+
+def issue_tokens(srv, headers, body, want, out, threads=2, conns=64, deadline=180.0):
+    """Pre-issues `want` access tokens: wrk with collect.lua POSTs `body` to
+    /oauth2/token (headers: client authentication) as fast as tesserad answers, each
+    thread appending the access_token of every 200 answer to out.N; once the files
+    hold `want` complete tokens wrk is stopped (SIGINT) and the first `want` distinct
+    ones go to `out`, one a line.  Any non-200 answer, socket error or a shortfall
+    raises BenchError.  Returns (tokens written, seconds taken)."""
+    need("wrk")
+    part = out + ".part"
+    argv = ["wrk", "-t", str(threads), "-c", str(conns), "-d", "%ds" % int(deadline + 10),
+            "--timeout", "5s", "-s", COLLECT_LUA]
+    for h in headers:
+        argv += ["-H", h]
+    argv.append(srv.url("/oauth2/token"))
+    env = dict(os.environ, BENCH_COLLECT_OUT=part, BENCH_BODY=body)
+    start = time.monotonic()
+    p = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    files = [part + ".%d" % (i + 1) for i in range(threads)]
+
+    def lines():
+        n = 0
+        for f in files:
+            try:
+                with open(f, "rb") as fh:
+                    n += fh.read().count(b"\n")
+            except OSError:
+                pass
+        return n
+
+    try:
+        while p.poll() is None and lines() < want and time.monotonic() - start < deadline:
+            time.sleep(0.25)
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)   # wrk stops its threads and runs done()
+        output = p.communicate(timeout=30)[0].decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        output = "(wrk did not stop on SIGINT)"
+    finally:
+        stop(p, grace=2)
+    took = time.monotonic() - start
+    m = COLLECT_RE.search(output)
+    if not m:
+        raise BenchError("token issuance: no COLLECT line from wrk (status %s):\n%s"
+                         % (p.returncode, output.strip()[-2000:]))
+    ok, bad, sock = (int(x) for x in m.groups())
+    if bad or sock:
+        last = re.search(r"^COLLECT_LAST_BAD (.*)$", output, re.M)
+        raise BenchError("token issuance: %d non-200 answers and %d socket errors besides %d "
+                         "tokens (last bad answer: %s)"
+                         % (bad, sock, ok, last.group(1) if last else "-"))
+    seen, tokens = set(), []
+    tok_re = re.compile(rb"^[A-Za-z0-9_.~+/=-]+$")
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        for line in data.split(b"\n")[:-1]:   # the last piece may be a partial write
+            if tok_re.match(line) and line not in seen:
+                seen.add(line)
+                tokens.append(line)
+        os.unlink(f)
+    if len(tokens) < want:
+        raise BenchError("token issuance: only %d of %d tokens in %.0f s (%d issued)"
+                         % (len(tokens), want, took, ok))
+    with open(out, "wb") as fh:
+        fh.write(b"\n".join(tokens[:want]) + b"\n")
+    return want, took

@@ -1,0 +1,76 @@
+/*
+ * Token resolution (see resolve.h): the table first, then, for a JWT, its signature.  A
+ * verified JWT is inserted with insert-unique, so of two workers that see it at once (or
+ * one revoking it) at most one entry exists: a revocation can never hide behind a twin.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "proto/jwt.h"
+#include "proto/oauth.h"
+#include "proto/resolve.h"
+#include "shm/intern.h"
+
+/* The table entry of a verified JWT, for the client found as slot/gen. */
+static int resolve_entry(const struct proto_ctx *ctx, const struct proto_jwt_verified *v,
+                         uint64_t slot, uint32_t gen, struct shm_token *t)
+{
+    int64_t scope = shm_intern_put(ctx->region, v->scope, strlen(v->scope), ctx->owner);
+    int64_t aud = shm_intern_put(ctx->region, v->aud, strlen(v->aud), ctx->owner);
+
+    if (scope < 0 || aud < 0)
+        return -ENOSPC;
+    t->client_slot = (uint32_t)slot;
+    t->client_gen = gen;
+    t->scope = (uint32_t)scope;
+    t->audience = (uint32_t)aud;
+    t->iat = v->iat;
+    t->exp = v->exp;
+    t->kind = SHM_TOKEN_ACCESS;
+    t->flags = SHM_TOKEN_JWT | (v->bound ? SHM_TOKEN_DPOP : 0);
+    if (v->bound)
+        memcpy(t->jkt, v->jkt, sizeof(t->jkt));
+    return 0;
+}
+
+static int resolve_jwt(const struct proto_ctx *ctx, const char *token, size_t len,
+                       struct shm_token *t, struct shm_client *client)
+{
+    struct proto_jwt_verified v;
+    uint64_t words[SHM_TOKEN_WORDS];
+    uint32_t gen;
+    int64_t slot, rc;
+
+    if (proto_jwt_verify(ctx, token, len, &v) < 0)
+        return -ENOENT;
+    slot = shm_client_find(ctx->region, v.client_id, strlen(v.client_id), client, &gen);
+    /* A client created after the token was issued is another client of the same id. */
+    if (slot < 0 || v.iat < client->created)
+        return -ENOENT;
+    memset(t, 0, sizeof(*t));
+    proto_token_hash(token, len, t->hash);
+    rc = resolve_entry(ctx, &v, (uint64_t)slot, gen, t);
+    if (rc < 0)
+        return (int)rc;
+    shm_token_encode(t, words);
+    rc = shm_table_insert_unique(ctx->region->tokens, words, ctx->owner);
+    if (rc == -EEXIST) {
+        /* Another worker recorded it first (perhaps revoked): theirs is the truth. */
+        if (proto_token_find(ctx, token, len, t) == 0)
+            return shm_client_read(ctx->region, t->client_slot, client, NULL) == 0 ? 0 : -ENOENT;
+        return 1;
+    }
+    return rc < 0 ? 1 : 0;
+}
+
+int proto_token_resolve(const struct proto_ctx *ctx, const char *token, size_t len,
+                        struct shm_token *t, struct shm_client *client)
+{
+    if (proto_token_find(ctx, token, len, t) == 0)
+        return shm_client_read(ctx->region, t->client_slot, client, NULL) == 0 ? 0 : -ENOENT;
+    if (!proto_jwt_shaped(token, len))
+        return -ENOENT;
+    return resolve_jwt(ctx, token, len, t, client);
+}

@@ -1,0 +1,190 @@
+"""The master/worker cycle: respawn after kill -9, graceful stop with requests in flight,
+workers dying with their master, signals the master must survive."""
+import os
+import signal
+import threading
+import time
+
+from conftest import (
+    children,
+    pid_alive,
+    port_bindable,
+    wait_for,
+)
+
+
+class Poller(threading.Thread):
+    """GET /healthz on a new connection, over and over, recording (start, end, outcome)."""
+
+    def __init__(self, srv):
+        super().__init__(daemon=True)
+        self.srv, self.results, self.halt = srv, [], threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            start = time.monotonic()
+            try:
+                with self.srv.tls(timeout=3) as c:
+                    c.request("GET", "/healthz")
+                    outcome = c.read_response(timeout=3).status
+            except Exception as e:  # noqa: BLE001 -- every failure is recorded and judged
+                outcome = repr(e)
+            self.results.append((start, time.monotonic(), outcome))
+
+    def stop(self):
+        self.halt.set()
+        self.join(timeout=10)
+        assert not self.is_alive()
+        return self.results
+
+
+def test_kill_9_worker_is_respawned_and_service_continues(server):
+    srv = server(workers=2)
+    srv.expect_worker_deaths = True
+    before = srv.wait_workers(2)
+    poller = Poller(srv)
+    poller.start()
+    wait_for(lambda: len(poller.results) >= 5, 5, "the poller to get going")
+    victim = before[0]
+    killed_at = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    after = srv.wait_workers(2, exclude=[victim])
+    respawned_at = time.monotonic()
+    n = len(poller.results)
+    wait_for(lambda: len(poller.results) >= n + 10, 5, "more polls after the respawn")
+    results = poller.stop()
+
+    assert srv.running(), "the master must survive a worker's death"
+    assert not pid_alive(victim)
+    assert set(after) - set(before), f"no new worker pid: {before} -> {after}"
+    assert (set(before) - {victim}) <= set(after), "the other worker must be untouched"
+    # Only a request already in flight on the killed worker may fail; every request that
+    # started after the kill, through the gap and after the respawn, must succeed.
+    late = [(s, e, o) for s, e, o in results if s > killed_at]
+    assert [o for _, _, o in late if o != 200] == [], late
+    assert [o for s, _, o in late if s < respawned_at], "no request while the worker was down"
+    assert len(late) >= 10
+    lines = srv.log_lines()
+    assert any(f"(pid {victim}) killed by signal 9" in line for line in lines), lines
+    serving = [line for line in lines if f"[{victim}] worker: serving" in line]
+    assert len(serving) == 1
+    slot = serving[0].split("(slot ")[1].split(",")[0]
+    srv.wait_log(rf"worker/{slot}\[\d+\] worker: serving \(slot {slot}, generation 2\)")
+
+
+def test_quick_deaths_back_off(server):
+    """A worker killed again and again right after its start is respawned with a doubling
+    delay, and still respawned."""
+    srv = server(workers=1)
+    srv.expect_worker_deaths = True
+    seen = set()
+    for _ in range(3):
+        (pid,) = srv.wait_workers(1, exclude=seen)
+        seen.add(pid)
+        os.kill(pid, signal.SIGKILL)
+    srv.wait_workers(1, exclude=seen, timeout=5)
+    for ms in (100, 200, 400):
+        srv.wait_log(rf"master: worker/0 died quickly \d+ times in a row: respawning in {ms} ms")
+    assert srv.probe()
+
+
+def test_sigterm_finishes_the_request_in_flight(server):
+    srv = server(workers=2)
+    workers = srv.wait_workers(2)
+    busy = srv.tls()  # mid-request: headers and half the body sent
+    busy.send(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n12345")
+    idle = srv.tls()  # an idle keep-alive connection
+    idle.request("GET", "/readyz")
+    assert idle.read_response().status == 200
+    assert busy.is_open_after(0.1)
+
+    srv.signal(signal.SIGTERM)
+    wait_for(lambda: len(srv.wait_log(r"worker: stopping: draining \d+ connections")) == 2,
+             5, "both workers to start draining")
+    # Idle connections are closed at once, cleanly; new connections are refused.
+    assert idle.read_eof() == b"" and idle.eof == "clean"
+    wait_for(lambda: not srv.probe_connects(), 5, "the listeners to close")
+
+    busy.send(b"67890")
+    r = busy.read_response()
+    assert r.status == 200 and r.body == b'{"status":"ok"}', r
+    assert r.header("Connection") == "close"
+    assert busy.read_eof() == b"" and busy.eof == "clean"
+    busy.close()
+    idle.close()
+
+    assert srv.wait_exit(timeout=10) == 0
+    srv.expect_exit = 0
+    srv.wait_gone()
+    assert children(srv.pid) == []
+    assert not any(pid_alive(p) for p in workers)
+    assert port_bindable(srv.port)
+    assert srv.log_lines()[-1].endswith(" master: stopped"), srv.log_lines()[-3:]
+
+
+def test_sigint_stops_like_sigterm(server):
+    srv = server(workers=2)
+    srv.signal(signal.SIGINT)
+    assert srv.wait_exit(timeout=10) == 0
+    srv.expect_exit = 0
+    srv.wait_gone()
+    assert port_bindable(srv.port)
+
+
+def test_drain_timeout_bounds_a_stuck_request(server):
+    srv = server(workers=1, config={"server": {"drain_timeout": 1}})
+    c = srv.tls()
+    c.send(b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nabc")
+    assert c.is_open_after(0.1)
+    start = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit(timeout=6) == 0
+    srv.expect_exit = 0
+    assert time.monotonic() - start < 4
+    srv.wait_log(r"warn worker/0\[\d+\] worker: drain timeout: closing 1 connections")
+    assert c.read_eof() == b"", "a request cut off by the drain timeout gets no answer"
+    c.close()
+    srv.wait_gone()
+    assert port_bindable(srv.port)
+
+
+def test_master_sigkill_takes_the_workers_down(server):
+    srv = server(workers=2)
+    workers = srv.wait_workers(2)
+    with srv.tls() as c:  # an open keep-alive connection does not keep a worker alive
+        c.request("GET", "/healthz")
+        assert c.read_response().status == 200
+        os.kill(srv.pid, signal.SIGKILL)
+        assert srv.wait_exit(timeout=5) == -signal.SIGKILL
+        srv.expect_exit = -signal.SIGKILL
+        wait_for(lambda: not any(pid_alive(p) for p in workers), 5,
+                 "the workers to exit after their master (PDEATHSIG)")
+        assert c.read_eof() == b""
+    srv.wait_gone()
+    wait_for(lambda: port_bindable(srv.port), 5, "the port to be free")
+
+
+def test_sighup_is_survived(server):
+    srv = server(workers=2)
+    workers = srv.wait_workers(2)
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(r"warn master\[\d+\] master: SIGHUP")
+    assert srv.running()
+    assert srv.worker_pids() == workers
+    assert srv.probe()
+
+
+def test_kill_everything_then_restart_on_the_same_data(server):
+    srv = server(workers=2, fresh=True)
+    cert, token = srv.cert.read_bytes(), srv.token_file.read_bytes()
+    srv.kill_everything()
+    srv.expect_exit = -signal.SIGKILL
+    srv.wait_gone()
+    wait_for(lambda: port_bindable(srv.port), 5, "the port to be free")
+    again = server(workers=2, data=srv.data_dir)
+    assert again.cert.read_bytes() == cert, "--dev must reuse its certificate"
+    assert again.token_file.read_bytes() == token, "--dev must reuse the admin token"
+    with again.session() as s:  # the old certificate still verifies the new server
+        assert s.get(again.url + "/healthz", timeout=5).json() == {"status": "ok"}
+    assert "created a self-signed certificate" not in again.stderr()
+    assert "created the admin token" not in again.stderr()
