@@ -6,6 +6,8 @@ and talks to it over TLS or plain HTTP with requests, raw sockets, curl or opens
 Rules (docs: STYLE.md, Tests): every test owns its port and directory; every wait polls a
 condition against a deadline; teardown stops the server with SIGTERM, expects exit status
 0, and checks that no process of the server is left and that no worker died unexpectedly.
+A server's data directory is a copy of one --dev filled once per session (dev_template)
+unless the test asks for a fresh one.  TESSERAD names the binary (make check sets it).
 """
 import contextlib
 import os
