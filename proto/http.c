@@ -113,6 +113,18 @@ static int on_headers_complete(llhttp_t *p)
 }
 
 /* The header block of the current request ends at buf offset end. */
+/* RFC 9110 §10.1.1: a client that sent Expect: 100-continue waits for an interim answer
+ * (curl for a second) before the body; tell it to go on when the body is still to come. */
+static void http_expect(struct proto_http *h)
+{
+    struct proto_span v;
+
+    h->req.base = h->base + h->msg_off;
+    if (h->parser.content_length > 0 && proto_request_header(&h->req, "expect", &v) && v.len == 12 &&
+        strncasecmp(proto_span_ptr(&h->req, v), "100-continue", 12) == 0)
+        h->want_continue = true;
+}
+
 static int http_headers_check(struct proto_http *h, size_t end)
 {
     const llhttp_t *p = &h->parser;
@@ -129,6 +141,7 @@ static int http_headers_check(struct proto_http *h, size_t end)
     if (p->upgrade &&
         ((p->flags & F_TRANSFER_ENCODING) || (p->method == HTTP_CONNECT && p->content_length > 0)))
         return http_refuse(h, 400, "a request that switches protocols may not have a body");
+    http_expect(h);
     return 0;
 }
 
@@ -145,6 +158,7 @@ static int on_message_complete(llhttp_t *p)
 
     h->req.method = p->method;
     h->req.keep_alive = llhttp_should_keep_alive(p);
+    h->req.http10 = p->http_major == 1 && p->http_minor == 0;
     return HPE_PAUSED;
 }
 
@@ -176,6 +190,7 @@ void proto_http_init(struct proto_http *h, const struct proto_limits *limits)
     h->error_status = 0;
     h->error_text = NULL;
     h->in_message = h->headers_done = h->begin_paused = h->headers_paused = false;
+    h->want_continue = false;
     http_request_reset(&h->req);
 }
 
@@ -242,6 +257,7 @@ void proto_http_next(struct proto_http *h)
     h->in_message = h->headers_done = false;
     h->msg_off = h->parsed;
     http_request_reset(&h->req);
+    h->want_continue = false;
 }
 
 size_t proto_http_done_bytes(const struct proto_http *h)
@@ -253,6 +269,14 @@ void proto_http_shift(struct proto_http *h, size_t n)
 {
     h->msg_off -= n;
     h->parsed -= n;
+}
+
+bool proto_http_take_continue(struct proto_http *h)
+{
+    bool want = h->want_continue;
+
+    h->want_continue = false;
+    return want;
 }
 
 bool proto_http_partial(const struct proto_http *h)

@@ -40,6 +40,7 @@ struct proto_request {
     struct proto_header headers[PROTO_HTTP_HEADERS_MAX];
     uint32_t nheaders;
     bool keep_alive;
+    bool http10; /* HTTP/1.0: keep-alive must be announced */
 };
 
 struct proto_http {
@@ -54,6 +55,7 @@ struct proto_http {
     bool headers_done;
     bool begin_paused;   /* llhttp paused at the first byte of a request */
     bool headers_paused; /* llhttp paused at the end of the header block */
+    bool want_continue;  /* Expect: 100-continue and the body is still to come */
     struct proto_request req;
 };
 
@@ -72,6 +74,9 @@ void proto_http_next(struct proto_http *h);
  * reports it with proto_http_shift(). */
 size_t proto_http_done_bytes(const struct proto_http *h);
 void proto_http_shift(struct proto_http *h, size_t n);
+/* True once, when the request being read asked for 100 Continue (Expect: 100-continue)
+ * and its body has not all arrived: the connection sends the interim response. */
+bool proto_http_take_continue(struct proto_http *h);
 /* True when some bytes of an unfinished request have arrived. */
 bool proto_http_partial(const struct proto_http *h);
 

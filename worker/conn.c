@@ -267,6 +267,8 @@ static void conn_answer(struct conn *c)
     w->ctx.peer = c->peer[0] ? c->peer : NULL;
     proto_router_dispatch(proto_routes, proto_nroutes, &w->ctx, req, &w->res);
     close = !req->keep_alive || w->res.close || w->draining;
+    if (!close && req->http10)
+        proto_response_header(&w->res, "Connection", "keep-alive");
     proto_response_serialize(&w->res, w->date, req->method == HTTP_HEAD, close, &c->out);
     w->requests++;
     if (close)
@@ -283,8 +285,11 @@ static void conn_process(struct conn *c)
     while (!c->close_after) {
         enum proto_http_result r = proto_http_feed(&c->http, c->in, c->in_len);
 
-        if (r == PROTO_HTTP_MORE)
+        if (r == PROTO_HTTP_MORE) {
+            if (proto_http_take_continue(&c->http))
+                proto_buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
             break;
+        }
         if (r == PROTO_HTTP_ERROR) {
             proto_response_reset(&w->res);
             proto_response_error(&w->res, c->http.error_status,

@@ -2,6 +2,7 @@
 import json
 import random
 import subprocess
+import time
 
 from conftest import CLIENT_ENV, build_request
 
@@ -218,3 +219,40 @@ def test_curl_h2c_upgrade_then_reuse(server):
     assert p.returncode == 0, p.stderr
     assert p.stdout == '{"status":"ok"}' * 2, p.stdout
     assert "Upgrade: h2c" in p.stderr  # curl did offer the upgrade
+
+
+def test_expect_100_continue_is_answered_before_the_body(server):
+    """RFC 9110 §10.1.1: curl waits a second for "100 Continue" before sending bodies over
+    1 KiB; the server says it at once, then answers the request."""
+    srv = server()
+    body = b"grant_type=client_credentials"
+    with srv.tls() as c:
+        c.send(f"POST /oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+               "Content-Type: application/x-www-form-urlencoded\r\n"
+               "Expect: 100-continue\r\n\r\n".encode())
+        deadline = time.monotonic() + 5
+        while b"\r\n\r\n" not in c.buf:
+            assert c._recv(deadline), c.eof
+        interim, c.buf = c.buf.split(b"\r\n\r\n", 1)
+        assert interim == b"HTTP/1.1 100 Continue"
+        c.send(body)
+        r = c.read_response()
+        assert r.status == 401  # no client authentication: the final answer came
+    p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{time_total}",
+                        "--cacert", str(srv.cert), "-H", "Expect: 100-continue",
+                        "--data-binary", "x" * 2048, srv.url + "/oauth2/token"],
+                       capture_output=True, text=True, timeout=30, env=CLIENT_ENV)
+    assert float(p.stdout) < 0.9, p.stdout  # curl did not sit out its 1 s wait
+
+
+def test_http10_keep_alive_is_announced(server):
+    srv = server()
+    with srv.tls() as c:
+        for _ in range(3):
+            c.request("GET", "/healthz", headers=[("Connection", "keep-alive")], version="1.0")
+            r = c.read_response()
+            assert r.status == 200 and r.header("Connection") == "keep-alive", r
+        c.request("GET", "/healthz", version="1.0")
+        r = c.read_response()
+        assert r.header("Connection") == "close", r
+        c.read_eof()
