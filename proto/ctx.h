@@ -43,6 +43,7 @@ struct proto_ctx {
     struct proto_buf *arena;    /* scratch for decoded parameters, reused per request */
     struct proto_params *params; /* the request's parameters, reused per request */
     const char *peer;           /* the client's address, set per request */
+    const uint8_t *peer_key;    /* SHA-256 of "ip:" and it (rate limits), or NULL */
 };
 
 #endif

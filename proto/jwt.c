@@ -12,11 +12,13 @@
 
 #include <jansson.h>
 #include <openssl/ecdsa.h>
+#include <openssl/rsa.h>
 
 #include "proto/jsonw.h"
 #include "proto/jwt.h"
 #include "proto/keys.h"
 #include "proto/secret.h"
+#include "shm/hash.h"
 
 #define JWT_HEADER_MAX 1024
 
@@ -126,6 +128,47 @@ done:
     return rc;
 }
 
+/* Prepares k's signing context once: EVP_DigestSignInit looks the algorithms up on every
+ * call, which cost as much as the ECDSA signature itself. */
+static EVP_PKEY_CTX *jws_sign_ctx(struct proto_key *k)
+{
+    EVP_PKEY_CTX *pc;
+
+    if (k->sign)
+        return k->sign;
+    pc = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+    if (pc == NULL || EVP_PKEY_sign_init(pc) != 1 ||
+        EVP_PKEY_CTX_set_signature_md(pc, EVP_sha256()) != 1 ||
+        (k->alg == PROTO_JWT_RS256 && EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) != 1)) {
+        EVP_PKEY_CTX_free(pc);
+        return NULL;
+    }
+    k->sign = pc;
+    return pc;
+}
+
+int proto_jws_sign_key(struct proto_key *k, const void *msg, size_t len, uint8_t *sig,
+                       size_t *siglen)
+{
+    uint8_t digest[32], der[80];
+    size_t n = sizeof(der);
+    EVP_PKEY_CTX *pc;
+
+    if (k->alg == PROTO_JWT_EDDSA)
+        return proto_jws_sign(k->pkey, k->alg, msg, len, sig, siglen);
+    pc = jws_sign_ctx(k);
+    if (pc == NULL)
+        return -1;
+    shm_sha256(msg, len, digest);
+    if (k->alg == PROTO_JWT_RS256)
+        return EVP_PKEY_sign(pc, sig, siglen, digest, sizeof(digest)) == 1 ? 0 : -1;
+    if (*siglen < 64 || EVP_PKEY_sign(pc, der, &n, digest, sizeof(digest)) != 1 ||
+        es256_from_der(der, n, sig) < 0)
+        return -1;
+    *siglen = 64;
+    return 0;
+}
+
 int proto_jws_verify(EVP_PKEY *pk, int alg, const void *msg, size_t len, const uint8_t *sig,
                      size_t siglen)
 {
@@ -191,7 +234,7 @@ static int jwt_claims(const struct proto_ctx *ctx, const struct proto_jwt_claims
 int proto_jwt_mint(const struct proto_ctx *ctx, int alg, const struct proto_jwt_claims *c,
                    struct proto_buf *out)
 {
-    const struct proto_key *k = proto_keys_active(ctx, alg);
+    struct proto_key *k = proto_keys_active(ctx, alg);
     struct proto_buf *claims;
     uint8_t sig[PROTO_JWS_SIG_MAX];
     size_t siglen = sizeof(sig), start = out->len;
@@ -202,7 +245,7 @@ int proto_jwt_mint(const struct proto_ctx *ctx, int alg, const struct proto_jwt_
     proto_buf_reset(claims);
     if (jwt_claims(ctx, c, claims) < 0 || proto_buf_append(out, k->header, k->header_len) < 0 ||
         jwt_append_b64(out, claims->data, claims->len) < 0 ||
-        proto_jws_sign(k->pkey, k->alg, out->data + start, out->len - start, sig, &siglen) < 0 ||
+        proto_jws_sign_key(k, out->data + start, out->len - start, sig, &siglen) < 0 ||
         proto_buf_append(out, ".", 1) < 0 || jwt_append_b64(out, sig, siglen) < 0) {
         out->len = start;
         return -1;

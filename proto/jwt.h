@@ -71,6 +71,10 @@ int proto_jwt_verify(const struct proto_ctx *ctx, const char *token, size_t len,
 int proto_jwt_jti(const char *token, size_t len, char *out, size_t cap);
 
 /* JWS signature of msg with pk: *siglen in (capacity), out (length).  0 or -1. */
+struct proto_key;
+/* The same with k's signing context, prepared once and kept in k (the minting path). */
+int proto_jws_sign_key(struct proto_key *k, const void *msg, size_t len, uint8_t *sig,
+                       size_t *siglen);
 int proto_jws_sign(EVP_PKEY *pk, int alg, const void *msg, size_t len, uint8_t *sig,
                    size_t *siglen);
 /* 0 when sig is pk's valid, canonical JWS signature of msg; -1 otherwise. */

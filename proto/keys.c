@@ -30,12 +30,20 @@ struct proto_keys *proto_keys_new(void)
     return ks;
 }
 
+static void keys_key_free(struct proto_key *k)
+{
+    EVP_PKEY_CTX_free(k->sign);
+    EVP_PKEY_free(k->pkey);
+    k->sign = NULL;
+    k->pkey = NULL;
+}
+
 void proto_keys_free(struct proto_keys *ks)
 {
     if (ks == NULL)
         return;
     for (size_t i = 0; i < ks->n; i++)
-        EVP_PKEY_free(ks->k[i].pkey);
+        keys_key_free(&ks->k[i]);
     proto_buf_free(&ks->jwks);
     proto_buf_free(&ks->scratch);
     free(ks);
@@ -121,6 +129,7 @@ static void keys_load(const struct proto_ctx *ctx, struct proto_keys *ks)
         if (old) {
             next[n] = *old;
             old->pkey = NULL;
+            old->sign = NULL;
         } else if (keys_parse(&rec, &next[n]) < 0) {
             continue;
         }
@@ -128,7 +137,7 @@ static void keys_load(const struct proto_ctx *ctx, struct proto_keys *ks)
     }
     OPENSSL_cleanse(&rec, sizeof(rec));
     for (size_t i = 0; i < ks->n; i++)
-        EVP_PKEY_free(ks->k[i].pkey);
+        keys_key_free(&ks->k[i]);
     memcpy(ks->k, next, n * sizeof(next[0]));
     ks->n = n;
     keys_pick_active(ks);
@@ -160,7 +169,7 @@ int proto_keys_sync(const struct proto_ctx *ctx)
     return 0;
 }
 
-const struct proto_key *proto_keys_active(const struct proto_ctx *ctx, int alg)
+struct proto_key *proto_keys_active(const struct proto_ctx *ctx, int alg)
 {
     if (proto_keys_sync(ctx) < 0 || alg < 0 || alg >= PROTO_JWT_ALGS || ctx->keys->active[alg] < 0)
         return NULL;

@@ -36,6 +36,7 @@ struct proto_key {
     uint64_t serial;
     int64_t created, retired_at;
     EVP_PKEY *pkey;
+    EVP_PKEY_CTX *sign; /* prepared on first use for ES256 and RS256 (proto_jws_sign_key) */
     char header[192]; /* base64url of the JWS header of tokens it signs, and the '.' */
     size_t header_len;
 };
@@ -59,7 +60,7 @@ int64_t proto_keys_retention(const struct proto_config *cfg);
 /* Brings ctx->keys up to the shared table.  0, or -1 if nothing could be read. */
 int proto_keys_sync(const struct proto_ctx *ctx);
 /* The key alg signs with now, or NULL. */
-const struct proto_key *proto_keys_active(const struct proto_ctx *ctx, int alg);
+struct proto_key *proto_keys_active(const struct proto_ctx *ctx, int alg);
 /* A published key by kid, or NULL. */
 const struct proto_key *proto_keys_find(const struct proto_ctx *ctx, const char *kid, size_t len);
 /* The JWK Set of every key whose tokens may be alive; NULL when it cannot be built. */

@@ -168,16 +168,6 @@ static int oauth_creds(const struct proto_ctx *ctx, const struct proto_request *
     return 0;
 }
 
-static void oauth_limit_key(const char *prefix, const char *v, size_t len, uint8_t key[32])
-{
-    char buf[CRED_MAX + 8];
-    size_t n = strlen(prefix);
-
-    memcpy(buf, prefix, n);
-    memcpy(buf + n, v, len);
-    proto_sha256(buf, n + len, key);
-}
-
 /* Too many failed authentications this minute for the client id or the address: 429. */
 static bool oauth_limited(const struct proto_ctx *ctx, const uint8_t id_key[32],
                           const uint8_t addr_key[32], struct proto_response *res)
@@ -186,7 +176,7 @@ static bool oauth_limited(const struct proto_ctx *ctx, const uint8_t id_key[32],
     char retry[16];
 
     if (shm_ratelimit_count(ctx->region, id_key, minute) < ctx->cfg->auth_fail_per_client &&
-        (!ctx->peer ||
+        (!addr_key ||
          shm_ratelimit_count(ctx->region, addr_key, minute) < ctx->cfg->auth_fail_per_address))
         return false;
     proto_response_error(res, 429, "temporarily_unavailable",
@@ -202,14 +192,15 @@ static void oauth_failed(const struct proto_ctx *ctx, const uint8_t id_key[32],
     uint32_t minute = (uint32_t)(ctx->now / 60);
 
     shm_ratelimit_hit(ctx->region, id_key, minute);
-    if (ctx->peer)
+    if (addr_key)
         shm_ratelimit_hit(ctx->region, addr_key, minute);
 }
 
 int proto_oauth_client(const struct proto_ctx *ctx, const struct proto_request *req,
                        struct proto_client *out, struct proto_response *res)
 {
-    uint8_t id_key[32], addr_key[32];
+    const uint8_t *addr_key = ctx->peer_key;
+    uint8_t id_key[32];
     struct oauth_creds c;
     const char *why = NULL;
     int64_t slot;
@@ -222,14 +213,13 @@ int proto_oauth_client(const struct proto_ctx *ctx, const struct proto_request *
     out->method = c.method;
     if (rc < 0)
         goto fail;
-    oauth_limit_key("id:", c.id, c.id_len, id_key);
-    if (ctx->peer)
-        oauth_limit_key("ip:", ctx->peer, strlen(ctx->peer), addr_key);
+    /* One hash of the id serves the failure counters and the client index. */
+    proto_sha256(c.id, c.id_len, id_key);
     if (oauth_limited(ctx, id_key, addr_key, res)) {
         OPENSSL_cleanse(c.secret, sizeof(c.secret));
         return -1;
     }
-    slot = shm_client_find(ctx->region, c.id, c.id_len, &out->rec, &out->gen);
+    slot = shm_client_find_hashed(ctx->region, id_key, c.id, c.id_len, &out->rec, &out->gen);
     if (slot < 0 || !proto_secret_verify(&out->rec, c.secret, c.secret_len)) {
         why = "client authentication failed";
         oauth_failed(ctx, id_key, addr_key);

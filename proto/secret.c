@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include "proto/secret.h"
+#include "shm/hash.h"
 
 #define ARGON2_T 2
 #define ARGON2_M_KIB 19456
@@ -110,7 +111,7 @@ long proto_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 
 void proto_sha256(const void *data, size_t n, uint8_t out[32])
 {
-    SHA256(data, n, out);
+    shm_sha256(data, n, out);
 }
 
 int proto_random_token(char out[PROTO_TOKEN_CHARS + 1])

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include <openssl/sha.h>
+#include "shm/hash.h"
 
 #include "shm/client.h"
 
@@ -44,7 +44,7 @@ void shm_clients_init(struct shm_clients *c, uint64_t capacity)
 
 static void client_key(const char *id, size_t len, uint64_t key[4])
 {
-    SHA256((const unsigned char *)id, len, (unsigned char *)key);
+    shm_sha256(id, len, (uint8_t *)key);
 }
 
 /* Takes the writer lock of a slot in state `want`; returns the locked state word or 0. */
@@ -184,21 +184,27 @@ int64_t shm_client_create(struct shm_region *r, const struct shm_client *c, stru
     return slot;
 }
 
-int64_t shm_client_find(const struct shm_region *r, const char *id, size_t len,
-                        struct shm_client *out, uint32_t *gen)
+int64_t shm_client_find_hashed(const struct shm_region *r, const uint8_t key[32],
+                               const char *id, size_t len, struct shm_client *out,
+                               uint32_t *gen)
 {
-    uint64_t key[4];
     struct shm_entry e;
 
-    if (len >= SHM_CLIENT_ID_MAX)
-        return -ENOENT;
-    client_key(id, len, key);
-    if (shm_table_lookup(r->client_index, (const uint8_t *)key, &e) < 0)
+    if (len >= SHM_CLIENT_ID_MAX || shm_table_lookup(r->client_index, key, &e) < 0)
         return -ENOENT;
     if (shm_client_read(r, e.words[4], out, gen) < 0 ||
         strnlen(out->id, sizeof(out->id)) != len || memcmp(out->id, id, len) != 0)
         return -ENOENT;
     return (int64_t)e.words[4];
+}
+
+int64_t shm_client_find(const struct shm_region *r, const char *id, size_t len,
+                        struct shm_client *out, uint32_t *gen)
+{
+    uint64_t key[4];
+
+    client_key(id, len, key);
+    return shm_client_find_hashed(r, (const uint8_t *)key, id, len, out, gen);
 }
 
 /* Removes the index entry of client c when it points at slot. */

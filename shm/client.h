@@ -70,6 +70,10 @@ int64_t shm_client_create(struct shm_region *r, const struct shm_client *c, stru
 /* Finds a client by id: slot (>= 0) with *out and *gen, or -ENOENT. */
 int64_t shm_client_find(const struct shm_region *r, const char *id, size_t len,
                         struct shm_client *out, uint32_t *gen);
+/* The same, given the SHA-256 of id (callers that need the hash anyway). */
+int64_t shm_client_find_hashed(const struct shm_region *r, const uint8_t key[32],
+                               const char *id, size_t len, struct shm_client *out,
+                               uint32_t *gen);
 /* Reads the record in slot: 0, or -ENOENT when the slot is free. */
 int shm_client_read(const struct shm_region *r, uint64_t slot, struct shm_client *out,
                     uint32_t *gen);

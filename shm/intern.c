@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include <openssl/sha.h>
+#include "shm/hash.h"
 
 #include "shm/intern.h"
 
@@ -20,7 +20,7 @@ int64_t shm_intern_put(struct shm_region *r, const char *s, size_t len, struct s
         return 0;
     if (len > SHM_INTERN_MAX_LEN)
         return -E2BIG;
-    SHA256((const unsigned char *)s, len, (unsigned char *)w);
+    shm_sha256(s, len, (uint8_t *)w);
     w[4] = len;
     memcpy(&w[5], s, len);
     for (int tries = 0; tries < 8; tries++) {

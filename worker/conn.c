@@ -16,6 +16,7 @@
 #include <openssl/err.h>
 
 #define LOG_MODULE "conn"
+#include "shm/hash.h"
 #include "shm/log.h"
 #include "worker/conn.h"
 
@@ -265,6 +266,7 @@ static void conn_answer(struct conn *c)
 
     proto_response_reset(&w->res);
     w->ctx.peer = c->peer[0] ? c->peer : NULL;
+    w->ctx.peer_key = c->peer[0] ? c->peer_key : NULL;
     proto_router_dispatch(proto_routes, proto_nroutes, &w->ctx, req, &w->res);
     close = !req->keep_alive || w->res.close || w->draining;
     if (!close && req->http10)
@@ -441,6 +443,12 @@ static void conn_peer(struct conn *c, int fd)
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof(c->peer));
     else if (ss.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer, sizeof(c->peer));
+    if (c->peer[0]) {
+        char key[sizeof(c->peer) + 3] = "ip:";
+
+        memcpy(key + 3, c->peer, strlen(c->peer));
+        shm_sha256(key, 3 + strlen(c->peer), c->peer_key);
+    }
 }
 
 void worker__conn_open(struct worker *w, int fd, bool tls)
