@@ -27,9 +27,7 @@ static void introspect_answer(const struct proto_ctx *ctx, const struct shm_toke
     char scope[PROTO_SCOPE_MAX + 1], aud[PROTO_SCOPE_MAX + 1], sub[PROTO_SCOPE_MAX + 1];
     char thumb[64];
     struct proto_buf *b = &res->body;
-    const char *subject, *type = t->kind == SHM_TOKEN_REFRESH ? "refresh_token"
-                                 : (t->flags & SHM_TOKEN_DPOP)  ? "DPoP"
-                                                                : "Bearer";
+    const char *subject, *type = (t->flags & SHM_TOKEN_DPOP) ? "DPoP" : "Bearer";
 
     proto_interned(ctx, t->scope, scope, sizeof(scope));
     proto_interned(ctx, t->audience, aud, sizeof(aud));
@@ -42,7 +40,12 @@ static void introspect_answer(const struct proto_ctx *ctx, const struct shm_toke
     proto_jsonw_kv_bool(b, "active", 1);
     proto_jsonw_kv_str(b, "scope", scope, strlen(scope));
     proto_jsonw_kv_str(b, "client_id", owner->id, strlen(owner->id));
-    proto_jsonw_kv_str(b, "token_type", type, strlen(type));
+    /* token_type is an access token type (RFC 7662 §2.2, RFC 6749 §7.1); a refresh token
+     * has none, and says what it is in token_use, as Hydra and Keycloak do. */
+    if (t->kind == SHM_TOKEN_REFRESH)
+        proto_jsonw_kv_str(b, "token_use", "refresh_token", 13);
+    else
+        proto_jsonw_kv_str(b, "token_type", type, strlen(type));
     proto_jsonw_kv_int(b, "exp", t->exp);
     proto_jsonw_kv_int(b, "iat", t->iat);
     proto_jsonw_kv_str(b, "sub", subject, strlen(subject));

@@ -60,6 +60,25 @@ static int token_scope(const struct proto_ctx *ctx, struct grant *g, const char 
     return 0;
 }
 
+/* RFC 9068 §2.2 makes aud required in a JWT access token, and §3 says to use a default
+ * resource when none was asked for: the client's first allowed audience, else this
+ * server's issuer.  Opaque tokens keep no audience unless one was asked for. */
+static void token_default_audience(const struct proto_ctx *ctx, struct grant *g,
+                                   const char *allowed)
+{
+    size_t n = strcspn(allowed, " ");
+    const char *dflt = n ? allowed : ctx->cfg->issuer;
+
+    if (g->client.rec.token_format != PROTO_FORMAT_JWT)
+        return;
+    if (n == 0)
+        n = strlen(dflt);
+    if (n > PROTO_SCOPE_MAX)
+        return;
+    memcpy(g->aud, dflt, n);
+    g->aud[n] = '\0';
+}
+
 /* audience (Aidbox) or resource (RFC 8707): one value, from the client's allowed list. */
 static int token_audience(const struct proto_ctx *ctx, struct grant *g,
                           struct proto_response *res)
@@ -85,9 +104,11 @@ static int token_audience(const struct proto_ctx *ctx, struct grant *g,
     if (a == NULL)
         a = r;
     g->aud[0] = '\0';
-    if (a == NULL)
-        return 0;
     proto_interned(ctx, g->client.rec.audiences, allowed, sizeof(allowed));
+    if (a == NULL) {
+        token_default_audience(ctx, g, allowed);
+        return 0;
+    }
     if (a->len == 0 || a->len > PROTO_SCOPE_MAX || memchr(a->value, ' ', a->len) ||
         !proto_scope_subset(a->value, a->len, allowed, strlen(allowed))) {
         token_fail(res, 400, "invalid_target", "the audience is not allowed to this client", g);

@@ -235,7 +235,9 @@ def test_jwt_shape_header_claims_and_signature(api):
     assert claims["scope"] == "read write" == resp["scope"]
     assert claims["exp"] - claims["iat"] == resp["expires_in"]
     assert len(claims["jti"]) >= 22
-    assert "aud" not in claims and "cnf" not in claims
+    # RFC 9068 §3: no resource asked for and no audience configured: the issuer is aud.
+    assert claims["aud"] == api.metadata()["issuer"]
+    assert "cnf" not in claims
     assert resp["token_type"] == "Bearer"
     assert openssl_verifies(token, jwks[header["kid"]])
     # A signature over other bytes does not verify: the check above means something.

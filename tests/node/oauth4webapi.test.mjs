@@ -233,3 +233,21 @@ test('oauth4webapi validateJwtAccessToken (RFC 9068) accepts a JWT with an audie
   assert.ok(err instanceof oauth.ResponseBodyError, String(err));
   assert.ok(['invalid_target', 'invalid_request'].includes(err.error), err.error);
 });
+
+test('oauth4webapi validateJwtAccessToken: without a resource the JWT carries a default aud (RFC 9068 §3)', async () => {
+  const api = 'https://default.example.test';
+  const withAudience = await srv.createClient({
+    scopes: ['read'], grant_types: ['client_credentials'], token_format: 'jwt',
+    audiences: [api, 'https://second.example.test'],
+  });
+  const plain = await srv.createClient({
+    scopes: ['read'], grant_types: ['client_credentials'], token_format: 'jwt',
+  });
+  for (const [made, expected] of [[withAudience, api], [plain, as.issuer]]) {
+    const who = credentials(made.client_id, made.client_secret);
+    const t = await grant(who, 'basic');
+    const request = new Request(`${expected}/things`, { headers: { authorization: `Bearer ${t.access_token}` } });
+    const claims = await oauth.validateJwtAccessToken(as, request, expected, opts);
+    assert.equal(claims.aud, expected);
+  }
+});
