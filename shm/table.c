@@ -54,6 +54,8 @@ static uint64_t table_home(const struct shm_table *t, uint64_t h)
     return (uint64_t)(((unsigned __int128)h * t->nbuckets) >> 64);
 }
 
+_Static_assert(SHM_TABLE_OWNERS <= 256, "owner slots fit the 8 bits a BUSY state word has");
+
 static uint64_t table_owner_bits(struct shm_owner who)
 {
     return ((uint64_t)(who.slot & 0xff) << 53) | ((uint64_t)(who.generation & 0x1fffff) << 32);

@@ -39,8 +39,8 @@
 #define MAX_PROCS 16
 #define LOG_KEYS (1ULL << 26) /* keys per worker, over the whole run */
 #define KEY_BITS 40
-#define FILL 0.80             /* of capacity, shared out between the workers */
-#define SWEEP_ONE_IN 50000    /* operations */
+#define FILL 0.90          /* of capacity, shared out between the workers */
+#define SWEEP_ONE_IN 50000 /* operations */
 
 /* Per-key log flags: intent (_I) before the operation, acknowledgement (_A) after. */
 enum {
@@ -125,8 +125,8 @@ static uint8_t log_get(uint32_t p, uint64_t n)
 
 static bool uncertain(uint8_t f)
 {
-    return ((f & F_INS_I) && !(f & (F_INS_A | F_INS_FAIL))) ||
-           ((f & F_REV_I) && !(f & F_REV_A)) || ((f & F_REM_I) && !(f & F_REM_A));
+    return ((f & F_INS_I) && !(f & (F_INS_A | F_INS_FAIL))) || ((f & F_REV_I) && !(f & F_REV_A)) ||
+           ((f & F_REM_I) && !(f & F_REM_A));
 }
 
 /* ---- workers -------------------------------------------------------------------------- */
@@ -291,16 +291,14 @@ static int sweep_visit(const struct shm_entry *e, void *arg)
     uint8_t f;
 
     if (!entry_whole(e->words, &q, &n)) {
-        violation(wk, "sweep: torn or unknown entry in slot %llu",
-                  (unsigned long long)e->slot);
+        violation(wk, "sweep: torn or unknown entry in slot %llu", (unsigned long long)e->slot);
         return 0;
     }
     f = log_get(q, n);
     if (!(f & F_INS_I))
         violation(wk, "sweep: key (%u,%llu) was never inserted", q, (unsigned long long)n);
     if (e->revoked && !(f & F_REV_I))
-        violation(wk, "sweep: key (%u,%llu) revoked, never by its owner", q,
-                  (unsigned long long)n);
+        violation(wk, "sweep: key (%u,%llu) revoked, never by its owner", q, (unsigned long long)n);
     return e->revoked;
 }
 
@@ -419,8 +417,8 @@ static void spawn(uint32_t p)
 
 static void *map_shared(size_t size)
 {
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *m =
+        mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
     if (m == MAP_FAILED) {
         perror("mmap");
@@ -431,8 +429,9 @@ static void *map_shared(size_t size)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: table_stress [--seconds N] [--procs N (1-%d)] [--capacity N] "
-                    "[--seed N]\n",
+    fprintf(stderr,
+            "usage: table_stress [--seconds N] [--procs N (1-%d)] [--capacity N] "
+            "[--seed N]\n",
             MAX_PROCS);
     exit(2);
 }
@@ -617,15 +616,14 @@ static void report_run(const struct run *run)
             total[k] += atomic_load(&sh->proc[p].ops[k]);
     for (int k = 0; k < OP_SWEPT; k++)
         all += total[k];
-    printf("# %u workers, %.1f s, capacity %llu, seed %#llx: %llu ops (%.0f ops/s)\n",
-           opt.procs, run->elapsed, (unsigned long long)opt.capacity,
-           (unsigned long long)opt.seed, (unsigned long long)all, (double)all / run->elapsed);
+    printf("# %u workers, %.1f s, capacity %llu, seed %#llx: %llu ops (%.0f ops/s)\n", opt.procs,
+           run->elapsed, (unsigned long long)opt.capacity, (unsigned long long)opt.seed,
+           (unsigned long long)all, (double)all / run->elapsed);
     printf("#");
     for (int k = 0; k < NOPS; k++)
         printf(" %s=%llu", op_names[k], (unsigned long long)total[k]);
-    printf("\n# kills=%llu generations=%llu reclaimed_slots=%llu\n",
-           (unsigned long long)run->kills, (unsigned long long)run->generations,
-           (unsigned long long)run->reclaimed);
+    printf("\n# kills=%llu generations=%llu reclaimed_slots=%llu\n", (unsigned long long)run->kills,
+           (unsigned long long)run->generations, (unsigned long long)run->reclaimed);
 }
 
 int main(int argc, char **argv)
@@ -659,6 +657,11 @@ int main(int argc, char **argv)
         (unsigned long long)run.crashes, (unsigned long long)run.kills);
 
     shm_table_stats(table, &st);
+    printf("# table: %llu live (%.0f%% of %llu), %llu revoked, max_reach %u, %.2f probes per "
+           "insert, %lld counted\n",
+           (unsigned long long)st.live, 100.0 * (double)st.live / (double)st.capacity,
+           (unsigned long long)st.capacity, (unsigned long long)st.revoked, st.max_reach,
+           (double)st.probes / (double)(st.inserts ? st.inserts : 1), (long long)st.counted);
     tap(st.busy == 0, "stats.busy == 0 once dead owners are reclaimed (%llu)",
         (unsigned long long)st.busy);
 
@@ -714,5 +717,7 @@ int main(int argc, char **argv)
         "sweeping everything leaves no entry, no claim, no reach (live %llu, busy %llu, "
         "max_reach %u)",
         (unsigned long long)st.live, (unsigned long long)st.busy, st.max_reach);
+    for (uint32_t p = 0; p < opt.procs; p++)
+        free(census.seen[p]);
     return tap_failed ? 1 : 0;
 }

@@ -225,8 +225,7 @@ static double fill(struct target *g, uint64_t from, uint64_t to)
 
 /* Keys to look up: n of the first `present` inserted (hits) in random order, or n never
  * inserted (misses). */
-static void keys_make(uint64_t (*keys)[W], uint64_t n, uint64_t present, bool hits,
-                      uint64_t seed)
+static void keys_make(uint64_t (*keys)[W], uint64_t n, uint64_t present, bool hits, uint64_t seed)
 {
     for (uint64_t i = 0; i < n; i++) {
         seed = mix64(seed);
@@ -260,8 +259,8 @@ static void run(struct target *g, uint64_t cap, struct results *res, uint64_t (*
            "50%%: hit %6.2f miss %6.2f M/s | 90%%: hit %6.2f miss %6.2f M/s  (%.1f cpu-s, "
            "%.0f%% of wall; %llx)\n",
            g->name, res->insert50 / 1e6, res->insert90 / 1e6, res->insert_all / 1e6,
-           res->hit50 / 1e6, res->miss50 / 1e6, res->hit90 / 1e6, res->miss90 / 1e6,
-           now() - t0, 100 * (now() - t0) / (clock_s(CLOCK_MONOTONIC) - wall0),
+           res->hit50 / 1e6, res->miss50 / 1e6, res->hit90 / 1e6, res->miss90 / 1e6, now() - t0,
+           100 * (now() - t0) / (clock_s(CLOCK_MONOTONIC) - wall0),
            (unsigned long long)(sum & 0xfff));
 }
 
@@ -319,7 +318,7 @@ int main(int argc, char **argv)
     size_t size;
     struct target lf = {.name = "lock-free"}, pl = {.name = "plain"};
     struct results rl, rp;
-    uint64_t (*keys)[W];
+    uint64_t(*keys)[W];
     double bytes;
 
     parse(argc, argv);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,15 @@ static uint64_t h_for_bucket(const struct shm_table *t, uint64_t b, uint64_t off
 
     assert_int_equal(table_home(t, h), b);
     return h;
+}
+
+/* Waits for *v >= target: spins, yielding now and then so that a partner sharing our CPU
+ * (make -j check on a small machine) runs. */
+static void spin_until(_Atomic uint64_t *v, uint64_t target)
+{
+    for (unsigned n = 1; atomic_load(v) < target; n++)
+        if (n % 256 == 0)
+            sched_yield();
 }
 
 static int lookup(const struct shm_table *t, const uint64_t *w, struct shm_entry *e)
@@ -327,6 +337,32 @@ static void test_insert_lookup(void **state)
     assert_int_equal(st.busy + st.revoked + st.full, 0);
     assert_true(st.probes >= 50);
     assert_stats_consistent(t);
+}
+
+static void test_read_by_slot(void **state)
+{
+    struct shm_table *t = table_new(70, W);
+    uint64_t w[W];
+    struct shm_entry e;
+    int64_t slot;
+
+    entry_make(w, W, h_for_bucket(t, 4, 0), 1);
+    slot = shm_table_insert(t, w, owner_a);
+    assert_int_equal(slot, 28);
+    assert_int_equal(shm_table_read(t, 28, &e), 0);
+    assert_int_equal(e.slot, 28);
+    assert_false(e.revoked);
+    assert_memory_equal(e.words, w, sizeof(w));
+    assert_int_equal(shm_table_revoke(t, &e), 0);
+    assert_int_equal(shm_table_read(t, 28, &e), 0);
+    assert_true(e.revoked);
+    assert_int_equal(shm_table_read(t, 29, &e), -ENOENT); /* empty */
+    assert_int_equal(claim(t, 4, owner_c, true), 29);
+    assert_int_equal(shm_table_read(t, 29, &e), -ENOENT); /* being written */
+    assert_int_equal(shm_table_read(t, 70, &e), -ENOENT); /* past the end */
+    assert_int_equal(shm_table_read(t, UINT64_MAX, &e), -ENOENT);
+    assert_int_equal(shm_table_remove(t, &e, owner_a), 0);
+    assert_int_equal(shm_table_read(t, 28, &e), -ENOENT); /* freed */
 }
 
 static void test_payload_roundtrip(void **state)
@@ -715,7 +751,7 @@ static void test_iterate_shrinks_reach(void **state)
     /* A slot being written holds the reach of every bucket whose range covers it: its
      * key, so its home, is unknown.  Once reclaimed, the next sweep shrinks. */
     t = table_new(70, W);
-    insert_homed(t, w, 7, 3, 0);                     /* bucket 3 full */
+    insert_homed(t, w, 7, 3, 0);                      /* bucket 3 full */
     assert_int_equal(claim(t, 3, owner_c, true), 28); /* died before publishing */
     entry_make(x[0], W, h_for_bucket(t, 3, 700), 700);
     assert_int_equal(shm_table_insert(t, x[0], owner_a), 29);
@@ -908,8 +944,7 @@ static void race_run(struct shm_table *t, struct race *r, int side)
 
     for (uint64_t i = 0; i < RACE_KEYS; i++) {
         atomic_fetch_add(&r->arrived, 1);
-        while (atomic_load(&r->arrived) < 2 * (i + 1))
-            ;
+        spin_until(&r->arrived, 2 * (i + 1));
         /* Stagger the two sides by a random few tens of nanoseconds so that their
          * inserts overlap at every phase. */
         rnd = mix64(rnd);
@@ -948,8 +983,7 @@ static void test_insert_unique_race(void **state)
         won += a >= 0 || b >= 0;
     }
     print_message("# insert_unique race: %llu won, %llu both withdrew, %llu both stayed\n",
-                  (unsigned long long)won, (unsigned long long)neither,
-                  (unsigned long long)both);
+                  (unsigned long long)won, (unsigned long long)neither, (unsigned long long)both);
     assert_int_equal(both, 0);
     for (uint64_t i = 0; i < RACE_KEYS; i++) {
         int64_t a = r->result[0][i], b = r->result[1][i];
@@ -1054,8 +1088,7 @@ static void test_reclaim_killed_inserter(void **state)
                 atomic_fetch_add(&k->progress, 1);
             }
         }
-        while (atomic_load(&k->progress) < target)
-            ;
+        spin_until(&k->progress, target);
         assert_int_equal(kill(pid, SIGKILL), 0);
         status = child_wait();
         assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
@@ -1268,6 +1301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_size_and_init, unmap_all),
         cmocka_unit_test_teardown(test_insert_lookup, unmap_all),
+        cmocka_unit_test_teardown(test_read_by_slot, unmap_all),
         cmocka_unit_test_teardown(test_payload_roundtrip, unmap_all),
         cmocka_unit_test_teardown(test_revoke, unmap_all),
         cmocka_unit_test_teardown(test_remove, unmap_all),
