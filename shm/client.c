@@ -48,7 +48,15 @@ static void client_key(const char *id, size_t len, uint64_t key[4])
 }
 
 /* Takes the writer lock of a slot in state `want`; returns the locked state word or 0. */
-static uint64_t client_lock(struct shm_client_slot *s, uint64_t want, struct shm_owner who)
+/* Records which slot `who` is about to lock, before the CAS (see struct shm_clients). */
+static void client_intent(struct shm_region *r, struct shm_client_slot *s, struct shm_owner who)
+{
+    atomic_store_explicit(&r->clients->locking[who.slot % SHM_TABLE_OWNERS],
+                          (uint64_t)(s - r->clients->slots) + 1, memory_order_relaxed);
+}
+
+static uint64_t client_lock(struct shm_region *r, struct shm_client_slot *s, uint64_t want,
+                            struct shm_owner who)
 {
     uint64_t m = atomic_load_explicit(&s->state, memory_order_acquire);
 
@@ -56,6 +64,7 @@ static uint64_t client_lock(struct shm_client_slot *s, uint64_t want, struct shm
         return 0;
     uint64_t n = (m & ~(CS_OWNER_MASK | 0xffffffffULL)) | CS_LOCK | client_owner_bits(who) |
                  CS_SEQ(m);
+    client_intent(r, s, who);
     if (!atomic_compare_exchange_strong_explicit(&s->state, &m, n, memory_order_acq_rel,
                                                  memory_order_relaxed))
         return 0;
@@ -151,6 +160,7 @@ static int64_t client_alloc(struct shm_region *r, struct shm_owner who, uint64_t
 
         if (m != (CS_FREE << 62 | (m & 0xffffffffULL)))
             continue;
+        client_intent(r, s, who);
         if (atomic_compare_exchange_strong_explicit(&s->state, &m, n, memory_order_acq_rel,
                                                     memory_order_relaxed)) {
             atomic_store_explicit(&r->clients->hint, slot + 1, memory_order_relaxed);
@@ -229,7 +239,7 @@ int shm_client_update(struct shm_region *r, uint64_t slot, const struct shm_clie
     if (slot >= r->clients->capacity)
         return -ENOENT;
     s = client_slot(r, slot);
-    locked = client_lock(s, CS_LIVE, who);
+    locked = client_lock(r, s, CS_LIVE, who);
     if (locked == 0)
         return CS_STATE(atomic_load_explicit(&s->state, memory_order_relaxed)) == CS_LIVE
                    ? -EBUSY
@@ -250,7 +260,7 @@ int shm_client_delete(struct shm_region *r, uint64_t slot, struct shm_owner who)
     if (shm_client_read(r, slot, &c, NULL) < 0)
         return -ENOENT;
     s = client_slot(r, slot);
-    locked = client_lock(s, CS_LIVE, who);
+    locked = client_lock(r, s, CS_LIVE, who);
     if (locked == 0)
         return -EBUSY;
     atomic_fetch_add_explicit(&s->generation, 1, memory_order_acq_rel);
@@ -261,26 +271,26 @@ int shm_client_delete(struct shm_region *r, uint64_t slot, struct shm_owner who)
 
 uint64_t shm_clients_reclaim(struct shm_region *r, struct shm_owner dead)
 {
-    uint64_t n = 0, owner = client_owner_bits(dead);
+    _Atomic uint64_t *locking = &r->clients->locking[dead.slot % SHM_TABLE_OWNERS];
+    uint64_t slot = atomic_load_explicit(locking, memory_order_acquire), m;
+    struct shm_client_slot *s;
 
-    for (uint64_t slot = 0; slot < r->clients->capacity; slot++) {
-        struct shm_client_slot *s = client_slot(r, slot);
-        uint64_t m = atomic_load_explicit(&s->state, memory_order_acquire);
+    if (slot == 0 || slot > r->clients->capacity)
+        return 0;
+    s = client_slot(r, slot - 1);
+    m = atomic_load_explicit(&s->state, memory_order_acquire);
+    if (!(m & CS_LOCK) || (m & CS_OWNER_MASK) != client_owner_bits(dead))
+        return 0;
+    /* A half-created client never became visible: drop its index entry if the creation
+     * got that far.  A half-updated one keeps its published copy. */
+    if (CS_STATE(m) == CS_NEW) {
+        struct shm_client c;
 
-        if (!(m & CS_LOCK) || (m & CS_OWNER_MASK) != owner)
-            continue;
-        /* A half-created client never became visible: drop its index entry if the
-         * creation got that far.  A half-updated one keeps its published copy. */
-        if (CS_STATE(m) == CS_NEW) {
-            struct shm_client c;
-
-            if (client_copy(s, &c) == 0)
-                client_unindex(r, slot, &c, dead);
-        }
-        client_unlock(s, m, CS_STATE(m) == CS_NEW ? CS_FREE : CS_STATE(m));
-        n++;
+        if (client_copy(s, &c) == 0)
+            client_unindex(r, slot - 1, &c, dead);
     }
-    return n;
+    client_unlock(s, m, CS_STATE(m) == CS_NEW ? CS_FREE : CS_STATE(m));
+    return 1;
 }
 
 void shm_clients_iterate(const struct shm_region *r, uint64_t from, shm_client_visit_fn fn,

@@ -57,6 +57,9 @@ struct shm_clients {
     uint64_t capacity;
     _Atomic uint64_t hint; /* where the last allocation ended, to start the next scan */
     uint64_t pad[6];
+    /* Per owner: the slot (plus one) whose writer lock it is taking or holds.  A process
+     * holds at most one, so a dead owner's lock is found without scanning every client. */
+    _Atomic uint64_t locking[SHM_TABLE_OWNERS];
     struct shm_client_slot slots[];
 };
 

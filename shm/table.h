@@ -47,7 +47,11 @@ struct shm_table_counters {
     _Atomic uint64_t inserts;
     _Atomic uint64_t full;
     _Atomic uint64_t probes;
-    uint64_t pad[4];
+    /* The slot (plus one) this owner is claiming or has claimed and not yet published:
+     * every process is single-threaded, so it holds at most one, and reclaiming a dead
+     * owner's claim looks at this one slot instead of scanning the table. */
+    _Atomic uint64_t claiming;
+    uint64_t pad[3];
 };
 
 /* The table header, at the start of its part of the region. */

@@ -248,6 +248,8 @@ static void test_client_lock_of_dead_owner_reclaimed(void **state)
         _Atomic uint64_t *st = &r->clients->slots[slot].state;
         uint64_t m = atomic_load(st);
 
+        /* As client_lock() does: the intent, then the lock. */
+        atomic_store(&r->clients->locking[9], (uint64_t)slot + 1);
         atomic_store(st, m | (1ULL << 61) | ((uint64_t)9 << 53) | ((uint64_t)3 << 32));
         raise(SIGKILL);
     }
