@@ -57,6 +57,7 @@ static const struct cfg_key cfg_keys[] = {
     {"tokens", "capacity", CFG_UINT, OFF(tokens_capacity), 1000, 200000000, "1000000", NULL},
     {"tokens", "interned_strings", CFG_UINT, OFF(tokens_interned_strings), 64, 10000000,
      "65536", NULL},
+    {"tokens", "prefault", CFG_BOOL, OFF(tokens_prefault), 0, 0, "false", NULL},
     {"tokens", "sweep_interval", CFG_UINT, OFF(tokens_sweep_interval), 1, 3600, "10", NULL},
     {"tokens", "access_ttl", CFG_UINT, OFF(tokens_access_ttl), 1, 31536000, "3600", NULL},
     {"tokens", "refresh_ttl", CFG_UINT, OFF(tokens_refresh_ttl), 60, 315360000, "2592000",

@@ -55,6 +55,7 @@ struct master_config {
     uint32_t tokens_capacity;
     uint32_t tokens_interned_strings;
     uint32_t tokens_sweep_interval; /* seconds */
+    bool tokens_prefault;
     uint32_t tokens_access_ttl;     /* default for clients created without one */
     uint32_t tokens_refresh_ttl;
     uint32_t tokens_max_access_ttl; /* no JWT lives longer; retired keys stay published as long */

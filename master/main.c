@@ -61,6 +61,7 @@ static int main_region(struct master *m)
         .clients = m->cfg.clients_capacity,
         .intern = m->cfg.tokens_interned_strings,
         .jti = m->cfg.dpop_replay_capacity,
+        .prefault = m->cfg.tokens_prefault,
     };
 
     if (shm_region_create(&m->region, &sz) < 0)

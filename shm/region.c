@@ -83,6 +83,21 @@ static int region_map(struct shm_region *r, int fd, size_t size)
     return 0;
 }
 
+/* Commits the token table's pages now rather than one page fault per first insert into a
+ * page (tokens land at random slots, so a cold table faults on most early inserts). */
+static void region_prefault(struct shm_region *r)
+{
+    char *p = (char *)r->hdr + r->hdr->tokens_off;
+    size_t len = r->hdr->clients_off - r->hdr->tokens_off;
+
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
+        return;
+#endif
+    for (size_t off = 0; off < len; off += 4096)
+        ((volatile char *)p)[off] = 0;
+}
+
 int shm_region_create(struct shm_region *r, const struct shm_region_sizes *sz)
 {
     struct shm_region_header h = {0};
@@ -113,6 +128,8 @@ int shm_region_create(struct shm_region *r, const struct shm_region_sizes *sz)
                    SHM_INTERN_WORDS);
     shm_table_init(r->jti, shm_table_size(sz->jti, JTI_WORDS), sz->jti, JTI_WORDS);
     shm_keys_init(r->keys);
+    if (sz->prefault)
+        region_prefault(r);
     return 0;
 }
 

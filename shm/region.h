@@ -9,6 +9,7 @@
 #ifndef SHM_REGION_H
 #define SHM_REGION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,7 @@ struct shm_region_sizes {
     uint64_t clients; /* clients.capacity */
     uint64_t intern;  /* distinct scope and audience strings */
     uint64_t jti;     /* DPoP proofs remembered at once */
+    bool prefault;    /* commit the token table's memory at start (tokens.prefault) */
 };
 
 /* A process's view of the region.  Pointers here are this process's mapping. */
