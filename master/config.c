@@ -51,19 +51,17 @@ static const struct cfg_key cfg_keys[] = {
     {"limits", "idle_timeout", CFG_UINT, OFF(idle_timeout), 1, 3600, "60", NULL},
     {"limits", "auth_failures_per_client", CFG_UINT, OFF(auth_failures_per_client), 1, 1000000,
      "20", NULL},
-    {"limits", "auth_failures_per_address", CFG_UINT, OFF(auth_failures_per_address), 1,
-     1000000, "200", NULL},
+    {"limits", "auth_failures_per_address", CFG_UINT, OFF(auth_failures_per_address), 1, 1000000,
+     "200", NULL},
     {"limits", "max_connections", CFG_UINT, OFF(max_connections), 1, 1000000, "10000", NULL},
     {"tokens", "capacity", CFG_UINT, OFF(tokens_capacity), 1000, 200000000, "1000000", NULL},
-    {"tokens", "interned_strings", CFG_UINT, OFF(tokens_interned_strings), 64, 10000000,
-     "65536", NULL},
+    {"tokens", "interned_strings", CFG_UINT, OFF(tokens_interned_strings), 64, 10000000, "65536",
+     NULL},
     {"tokens", "prefault", CFG_BOOL, OFF(tokens_prefault), 0, 0, "false", NULL},
     {"tokens", "sweep_interval", CFG_UINT, OFF(tokens_sweep_interval), 1, 3600, "10", NULL},
     {"tokens", "access_ttl", CFG_UINT, OFF(tokens_access_ttl), 1, 31536000, "3600", NULL},
-    {"tokens", "refresh_ttl", CFG_UINT, OFF(tokens_refresh_ttl), 60, 315360000, "2592000",
-     NULL},
-    {"tokens", "max_access_ttl", CFG_UINT, OFF(tokens_max_access_ttl), 60, 31536000, "86400",
-     NULL},
+    {"tokens", "refresh_ttl", CFG_UINT, OFF(tokens_refresh_ttl), 60, 315360000, "2592000", NULL},
+    {"tokens", "max_access_ttl", CFG_UINT, OFF(tokens_max_access_ttl), 60, 31536000, "86400", NULL},
     {"clients", "capacity", CFG_UINT, OFF(clients_capacity), 10, 10000000, "100000", NULL},
     {"dpop", "replay_capacity", CFG_UINT, OFF(dpop_replay_capacity), 100, 100000000, "100000",
      NULL},
@@ -103,8 +101,7 @@ static int cfg_parse_uint(const struct cfg_key *k, const char *v, uint32_t *out,
     errno = 0;
     n = strtoul(v, &end, 10);
     if (*v < '0' || *v > '9' || *end != '\0' || errno || n < k->min || n > k->max)
-        return cfg_fail(err, errlen, "'%s' is not a whole number from %u to %u", v, k->min,
-                        k->max);
+        return cfg_fail(err, errlen, "'%s' is not a whole number from %u to %u", v, k->min, k->max);
     *out = (uint32_t)n;
     return 0;
 }
@@ -173,10 +170,10 @@ static void cfg_apply_defaults(struct master_config *cfg, int layer)
 struct cfg_file_ctx {
     struct master_config *cfg;
     FILE *f;
-    int line;      /* lines read so far: the line inih is working on */
-    int bad_line;  /* the first line the handler refused, 0: none */
-    int too_long;  /* a line longer than inih's buffer, 0: none */
-    int max;       /* the longest line inih takes */
+    int line;     /* lines read so far: the line inih is working on */
+    int bad_line; /* the first line the handler refused, 0: none */
+    int too_long; /* a line longer than inih's buffer, 0: none */
+    int max;      /* the longest line inih takes */
     int read_errno;
     char msg[192]; /* why bad_line was refused */
 };
@@ -216,8 +213,7 @@ static int cfg_file_entry(void *user, const char *section, const char *name, con
 
     if (k == NULL) {
         if (fc->bad_line == 0)
-            snprintf(fc->msg, sizeof(fc->msg), "unknown key '%s' in section [%s]", name,
-                     section);
+            snprintf(fc->msg, sizeof(fc->msg), "unknown key '%s' in section [%s]", name, section);
     } else if (cfg_set(fc->cfg, k, value, LAYER_FILE, why, sizeof(why)) < 0) {
         if (fc->bad_line == 0)
             snprintf(fc->msg, sizeof(fc->msg), "[%s] %s: %s", section, name, why);
@@ -240,8 +236,7 @@ static int cfg_load_file(struct master_config *cfg, const char *path, char *err,
     rc = ini_parse_stream(cfg_file_read, &fc, cfg_file_entry, &fc);
     fclose(fc.f);
     if (fc.read_errno) /* e.g. EISDIR: a directory opens, but does not read */
-        return cfg_fail(err, errlen, "config %s: cannot read: %s", path,
-                        strerror(fc.read_errno));
+        return cfg_fail(err, errlen, "config %s: cannot read: %s", path, strerror(fc.read_errno));
     if (rc == -2)
         return cfg_fail(err, errlen, "config %s: out of memory", path);
     if (rc > 0 && rc == fc.bad_line)
@@ -254,8 +249,17 @@ static int cfg_load_file(struct master_config *cfg, const char *path, char *err,
     return 0;
 }
 
-enum { OPT_DEV = 256, OPT_TEST_CONFIG, OPT_VERSION, OPT_HELP, OPT_CONFIG, OPT_DATA_DIR,
-       OPT_LISTEN, OPT_LISTEN_PLAIN, OPT_WORKERS };
+enum {
+    OPT_DEV = 256,
+    OPT_TEST_CONFIG,
+    OPT_VERSION,
+    OPT_HELP,
+    OPT_CONFIG,
+    OPT_DATA_DIR,
+    OPT_LISTEN,
+    OPT_LISTEN_PLAIN,
+    OPT_WORKERS
+};
 
 static const struct option cfg_options[] = {
     {"config", required_argument, NULL, OPT_CONFIG},
@@ -298,11 +302,16 @@ const char *master_config_usage(void)
 static const struct cfg_key *cfg_flag_key(int opt)
 {
     switch (opt) {
-    case OPT_DATA_DIR: return cfg_find("server", "data_dir");
-    case OPT_LISTEN: return cfg_find("server", "listen");
-    case OPT_LISTEN_PLAIN: return cfg_find("server", "listen_plain");
-    case OPT_WORKERS: return cfg_find("server", "workers");
-    default: return NULL;
+    case OPT_DATA_DIR:
+        return cfg_find("server", "data_dir");
+    case OPT_LISTEN:
+        return cfg_find("server", "listen");
+    case OPT_LISTEN_PLAIN:
+        return cfg_find("server", "listen_plain");
+    case OPT_WORKERS:
+        return cfg_find("server", "workers");
+    default:
+        return NULL;
     }
 }
 
@@ -329,10 +338,18 @@ static int cfg_parse_argv(struct master_config *cfg, int argc, char **argv, stru
     optind = 0; /* not 1: 0 also drops a half-read "-xy" an earlier call stopped in */
     while ((opt = getopt_long(argc, argv, ":", cfg_options, NULL)) != -1) {
         switch (opt) {
-        case OPT_DEV: cfg->dev = true; break;
-        case OPT_TEST_CONFIG: cfg->test_config = true; break;
-        case OPT_VERSION: cfg->show_version = true; break;
-        case OPT_HELP: cfg->show_help = true; break;
+        case OPT_DEV:
+            cfg->dev = true;
+            break;
+        case OPT_TEST_CONFIG:
+            cfg->test_config = true;
+            break;
+        case OPT_VERSION:
+            cfg->show_version = true;
+            break;
+        case OPT_HELP:
+            cfg->show_help = true;
+            break;
         case OPT_CONFIG:
             free(cfg->config_file);
             cfg->config_file = strdup(optarg);
@@ -411,8 +428,7 @@ int master_config_validate(struct master_config *cfg, char *err, size_t errlen)
         cfg_validate_listen(&cfg->listen_plain, "listen_plain", err, errlen) < 0)
         return -1;
     if (cfg->listen.n == 0 && cfg->listen_plain.n == 0)
-        return cfg_fail(err, errlen,
-                        "no listener: set [server] listen or --listen (or use --dev)");
+        return cfg_fail(err, errlen, "no listener: set [server] listen or --listen (or use --dev)");
     if (strcmp(cfg->tls_min_version, "1.2") && strcmp(cfg->tls_min_version, "1.3"))
         return cfg_fail(err, errlen, "[tls] min_version '%s': must be 1.2 or 1.3",
                         cfg->tls_min_version);

@@ -56,7 +56,7 @@ struct master_config {
     uint32_t tokens_interned_strings;
     uint32_t tokens_sweep_interval; /* seconds */
     bool tokens_prefault;
-    uint32_t tokens_access_ttl;     /* default for clients created without one */
+    uint32_t tokens_access_ttl; /* default for clients created without one */
     uint32_t tokens_refresh_ttl;
     uint32_t tokens_max_access_ttl; /* no JWT lives longer; retired keys stay published as long */
     uint32_t clients_capacity;
@@ -71,8 +71,7 @@ struct master_config {
 
 /* Fills cfg from argv and the file argv names.  Returns 0, or -1 with a message naming
  * the flag or key and the problem in err.  Called once by main(). */
-int master_config_load(struct master_config *cfg, int argc, char **argv, char *err,
-                       size_t errlen);
+int master_config_load(struct master_config *cfg, int argc, char **argv, char *err, size_t errlen);
 /* Checks values that depend on each other; 0 or -1 with err. */
 int master_config_validate(struct master_config *cfg, char *err, size_t errlen);
 void master_config_free(struct master_config *cfg);

@@ -94,8 +94,7 @@ static void cycle_schedule(struct master *m, struct master_slot *s, size_t slot,
         return;
     }
     if (WIFSIGNALED(status))
-        log_warn("worker/%zu (pid %ld) killed by signal %d", slot, (long)s->pid,
-                 WTERMSIG(status));
+        log_warn("worker/%zu (pid %ld) killed by signal %d", slot, (long)s->pid, WTERMSIG(status));
     else
         log_warn("worker/%zu (pid %ld) exited with status %d", slot, (long)s->pid,
                  WEXITSTATUS(status));

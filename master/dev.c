@@ -114,8 +114,8 @@ static X509 *dev_cert_new(EVP_PKEY *key)
     name = X509_get_subject_name(x);
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"tessera dev", -1,
                                -1, 0);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1,
+                               0);
     X509_set_issuer_name(x, name);
     X509_set_pubkey(x, key);
     if (dev_cert_extensions(x) < 0 || !X509_sign(x, key, EVP_sha256()))
@@ -135,16 +135,15 @@ static int dev_make_cert(const char *cert_path, const char *key_path)
     BIO *kb = BIO_new(BIO_s_mem()), *cb = BIO_new(BIO_s_mem());
     int rc = -1;
 
-    if (x == NULL || kb == NULL || cb == NULL || !PEM_write_bio_PrivateKey(kb, key, NULL, NULL, 0,
-                                                                          NULL, NULL) ||
+    if (x == NULL || kb == NULL || cb == NULL ||
+        !PEM_write_bio_PrivateKey(kb, key, NULL, NULL, 0, NULL, NULL) ||
         !PEM_write_bio_X509(cb, x)) {
         log_error("cannot generate the development certificate");
         goto done;
     }
     if (dev_write_bio(key_path, kb, 0600) < 0 || dev_write_bio(cert_path, cb, 0644) < 0)
         goto done;
-    log_info("created a self-signed certificate for localhost, 127.0.0.1 and ::1: %s",
-             cert_path);
+    log_info("created a self-signed certificate for localhost, 127.0.0.1 and ::1: %s", cert_path);
     rc = 0;
 done:
     BIO_free(kb);

@@ -15,7 +15,7 @@
 struct master_listen_group {
     char name[128]; /* "https://127.0.0.1:8443" */
     bool tls;
-    int *fds;      /* one, or one per worker slot */
+    int *fds; /* one, or one per worker slot */
     size_t nfds;
 };
 

@@ -84,8 +84,7 @@ static int main_admin_token(struct master *m)
         return 0;
     f = fopen(m->cfg.admin_token_file, "re");
     if (f == NULL) {
-        log_error("cannot read the admin token %s: %s", m->cfg.admin_token_file,
-                  strerror(errno));
+        log_error("cannot read the admin token %s: %s", m->cfg.admin_token_file, strerror(errno));
         return -1;
     }
     n = fread(buf, 1, sizeof(buf), f);
@@ -167,8 +166,8 @@ static int main_check_tls(struct master *m)
 {
     if (m->cfg.listen.n == 0)
         return 0;
-    m->ws.ssl_ctx = worker_tls_ctx_new(m->cfg.tls_certificate, m->cfg.tls_private_key,
-                                       m->cfg.tls_min_version);
+    m->ws.ssl_ctx =
+        worker_tls_ctx_new(m->cfg.tls_certificate, m->cfg.tls_private_key, m->cfg.tls_min_version);
     return m->ws.ssl_ctx ? 0 : -1;
 }
 
@@ -187,8 +186,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (m.cfg.show_help || m.cfg.show_version) {
-        fputs(m.cfg.show_help ? master_config_usage() : "tesserad " PACKAGE_VERSION "\n",
-              stdout);
+        fputs(m.cfg.show_help ? master_config_usage() : "tesserad " PACKAGE_VERSION "\n", stdout);
         status = 0;
         goto done;
     }

@@ -16,12 +16,12 @@
 #include "worker/worker.h"
 
 struct master_slot {
-    pid_t pid;               /* 0: not running */
-    unsigned generation;     /* spawns of this slot so far */
+    pid_t pid;           /* 0: not running */
+    unsigned generation; /* spawns of this slot so far */
     uint64_t started_ms;
-    uint64_t respawn_at_ms;  /* when a dead worker may be replaced */
-    unsigned failures;       /* quick deaths in a row, for the backoff */
-    bool retired;            /* exited 2: not respawned */
+    uint64_t respawn_at_ms; /* when a dead worker may be replaced */
+    unsigned failures;      /* quick deaths in a row, for the backoff */
+    bool retired;           /* exited 2: not respawned */
 };
 
 /* Owner slots of the shared tables that are not workers. */

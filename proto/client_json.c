@@ -446,17 +446,6 @@ int proto_client_json(const struct proto_ctx *ctx, const struct shm_client *c, s
     return rc ? -1 : 0;
 }
 
-static int cj_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int proto_client_path_parse(const char *rest, size_t len, char id[SHM_CLIENT_ID_MAX],
                             const char **suffix, size_t *suffix_len)
 {
@@ -471,9 +460,9 @@ int proto_client_path_parse(const char *rest, size_t len, char id[SHM_CLIENT_ID_
         if (o == SHM_CLIENT_ID_MAX - 1)
             return -EINVAL;
         if (c == '%') {
-            if (i + 2 >= n || cj_hex(rest[i + 1]) < 0 || cj_hex(rest[i + 2]) < 0)
+            if (i + 2 >= n || proto_hex_value(rest[i + 1]) < 0 || proto_hex_value(rest[i + 2]) < 0)
                 return -EINVAL;
-            c = (char)(cj_hex(rest[i + 1]) << 4 | cj_hex(rest[i + 2]));
+            c = (char)(proto_hex_value(rest[i + 1]) << 4 | proto_hex_value(rest[i + 2]));
             i += 2;
         }
         id[o++] = c;

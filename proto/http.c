@@ -120,8 +120,8 @@ static void http_expect(struct proto_http *h)
     struct proto_span v;
 
     h->req.base = h->base + h->msg_off;
-    if (h->parser.content_length > 0 && proto_request_header(&h->req, "expect", &v) && v.len == 12 &&
-        strncasecmp(proto_span_ptr(&h->req, v), "100-continue", 12) == 0)
+    if (h->parser.content_length > 0 && proto_request_header(&h->req, "expect", &v) &&
+        v.len == 12 && strncasecmp(proto_span_ptr(&h->req, v), "100-continue", 12) == 0)
         h->want_continue = true;
 }
 

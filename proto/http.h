@@ -46,10 +46,10 @@ struct proto_request {
 struct proto_http {
     llhttp_t parser;
     const struct proto_limits *limits;
-    const char *base;   /* the input buffer during a feed */
-    size_t msg_off;     /* where the current request starts in the input */
-    size_t parsed;      /* input bytes already handed to llhttp */
-    int error_status;   /* status to answer a refused request with */
+    const char *base; /* the input buffer during a feed */
+    size_t msg_off;   /* where the current request starts in the input */
+    size_t parsed;    /* input bytes already handed to llhttp */
+    int error_status; /* status to answer a refused request with */
     const char *error_text;
     bool in_message;
     bool headers_done;

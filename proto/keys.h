@@ -37,7 +37,7 @@ struct proto_key {
     int64_t created, retired_at;
     EVP_PKEY *pkey;
     EVP_PKEY_CTX *sign; /* prepared on first use for ES256 and RS256 (proto_jws_sign_key) */
-    char header[192]; /* base64url of the JWS header of tokens it signs, and the '.' */
+    char header[192];   /* base64url of the JWS header of tokens it signs, and the '.' */
     size_t header_len;
 };
 

@@ -10,7 +10,7 @@
 
 #include "proto/params.h"
 
-static int hexval(char c)
+int proto_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -33,8 +33,8 @@ long proto_form_decode(const char *s, size_t len, char *out)
 
             if (i + 2 >= len)
                 return -EINVAL;
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
+            hi = proto_hex_value(s[i + 1]);
+            lo = proto_hex_value(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             out[o++] = (char)(hi << 4 | lo);
@@ -140,7 +140,8 @@ static int params_add_json(struct proto_params *p, const char *name, json_t *v)
 
         p->p[p->n].name = params_store(p, name, strlen(name));
         value = p->arena->data + p->arena->len;
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             if (!json_is_string(e))
                 return params_fail(p, "array parameters must hold strings");
             if (i)
@@ -181,7 +182,8 @@ int proto_json_params_parse(const char *s, size_t len, struct proto_params *p)
         json_decref(root);
         return params_fail(p, "the JSON body must be an object");
     }
-    json_object_foreach(root, name, v) {
+    json_object_foreach(root, name, v)
+    {
         if (params_add_json(p, name, v) < 0) {
             rc = -EINVAL;
             break;

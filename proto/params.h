@@ -27,6 +27,8 @@ struct proto_params {
     const char *error;       /* why a parse failed: an ASCII sentence of ours */
 };
 
+/* The value of one hexadecimal digit, or -1. */
+int proto_hex_value(char c);
 /* Decodes one form-urlencoded component ('+' is a space, %XX a byte) into out (at least
  * len bytes).  Returns the decoded length, or -EINVAL on a bad %-escape. */
 long proto_form_decode(const char *s, size_t len, char *out);

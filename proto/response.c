@@ -23,8 +23,7 @@ void proto_response_free(struct proto_response *r)
 
 int proto_response_header(struct proto_response *r, const char *name, const char *value)
 {
-    if (proto_buf_append_str(&r->headers, name) < 0 ||
-        proto_buf_append(&r->headers, ": ", 2) < 0 ||
+    if (proto_buf_append_str(&r->headers, name) < 0 || proto_buf_append(&r->headers, ": ", 2) < 0 ||
         proto_buf_append_str(&r->headers, value) < 0 ||
         proto_buf_append(&r->headers, "\r\n", 2) < 0)
         return -1;
@@ -57,24 +56,42 @@ int proto_response_error(struct proto_response *r, int status, const char *error
 const char *proto_status_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 

@@ -38,8 +38,7 @@ static void router_refuse_method(const struct proto_route *routes, size_t nroute
         if (router_path_match(routes[i].path, path, req->path.len))
             router_allow_add(&allow, routes[i].method);
     proto_buf_append(&allow, "", 1);
-    proto_response_error(res, 405, "method_not_allowed",
-                         "the method is not allowed for this path");
+    proto_response_error(res, 405, "method_not_allowed", "the method is not allowed for this path");
     if (allow.data)
         proto_response_header(res, "Allow", allow.data);
     proto_buf_free(&allow);

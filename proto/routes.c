@@ -28,14 +28,14 @@ const struct proto_route proto_routes[] = {
     {HTTP_GET, "/healthz", health_live},
     {HTTP_GET, "/readyz", health_ready},
     {HTTP_POST, "/oauth2/token", proto_token_endpoint},
-    {HTTP_POST, "/token", proto_token_endpoint},          /* WSO2 */
-    {HTTP_POST, "/access_token", proto_token_endpoint},   /* thephpleague */
-    {HTTP_POST, "/auth/token", proto_token_endpoint},     /* Aidbox */
-    {HTTP_POST, "/.oidc/token", proto_token_endpoint},    /* Community Solid Server */
+    {HTTP_POST, "/token", proto_token_endpoint},        /* WSO2 */
+    {HTTP_POST, "/access_token", proto_token_endpoint}, /* thephpleague */
+    {HTTP_POST, "/auth/token", proto_token_endpoint},   /* Aidbox */
+    {HTTP_POST, "/.oidc/token", proto_token_endpoint},  /* Community Solid Server */
     {HTTP_GET, "/oauth2/validate", proto_validate_endpoint},
     {HTTP_POST, "/oauth2/introspect", proto_introspect_endpoint},
     {HTTP_POST, "/oauth2/revoke", proto_revoke_endpoint},
-    {HTTP_DELETE, "/Session", proto_session_delete},      /* Aidbox */
+    {HTTP_DELETE, "/Session", proto_session_delete}, /* Aidbox */
     {HTTP_GET, "/.well-known/oauth-authorization-server", proto_discovery_endpoint},
     {HTTP_GET, "/.well-known/openid-configuration", proto_discovery_endpoint},
     {HTTP_GET, "/oauth2/jwks", proto_jwks_endpoint},

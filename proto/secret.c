@@ -150,8 +150,7 @@ int proto_secret_set(struct shm_client *c, const char *secret, size_t len, bool 
     if (RAND_bytes(salt, sizeof(salt)) != 1)
         return -1;
     if (argon2id_hash_encoded(ARGON2_T, ARGON2_M_KIB, ARGON2_P, secret, len, salt, sizeof(salt),
-                              ARGON2_HASH, (char *)c->verifier,
-                              sizeof(c->verifier)) != ARGON2_OK)
+                              ARGON2_HASH, (char *)c->verifier, sizeof(c->verifier)) != ARGON2_OK)
         return -1;
     c->verifier_kind = SHM_VERIFIER_ARGON2ID;
     c->verifier_len = (uint16_t)strlen((const char *)c->verifier);

@@ -26,12 +26,12 @@ struct grant {
     int scope_len;
     char aud[PROTO_SCOPE_MAX + 1];
     uint32_t ttl;
-    uint64_t family;     /* refresh grant family, 0: none */
+    uint64_t family; /* refresh grant family, 0: none */
     bool with_refresh;
 };
 
-static void token_fail(struct proto_response *res, int status, const char *error,
-                       const char *why, const struct grant *g)
+static void token_fail(struct proto_response *res, int status, const char *error, const char *why,
+                       const struct grant *g)
 {
     proto_oauth_error(res, status, error, why, g ? g->client.method : PROTO_AUTH_NONE);
 }
@@ -53,8 +53,7 @@ static int token_scope(const struct proto_ctx *ctx, struct grant *g, const char 
         return -1;
     }
     if (!proto_scope_subset(g->scope, (size_t)g->scope_len, allowed, strlen(allowed))) {
-        token_fail(res, 400, "invalid_scope", "a requested scope is not allowed to this client",
-                   g);
+        token_fail(res, 400, "invalid_scope", "a requested scope is not allowed to this client", g);
         return -1;
     }
     return 0;
@@ -80,8 +79,7 @@ static void token_default_audience(const struct proto_ctx *ctx, struct grant *g,
 }
 
 /* audience (Aidbox) or resource (RFC 8707): one value, from the client's allowed list. */
-static int token_audience(const struct proto_ctx *ctx, struct grant *g,
-                          struct proto_response *res)
+static int token_audience(const struct proto_ctx *ctx, struct grant *g, struct proto_response *res)
 {
     char allowed[PROTO_SCOPE_MAX + 1];
     const struct proto_param *a = proto_params_get(ctx->params, "audience");
@@ -123,8 +121,8 @@ static int token_audience(const struct proto_ctx *ctx, struct grant *g,
 static int token_ttl(const struct proto_ctx *ctx, struct grant *g, struct proto_response *res)
 {
     const struct proto_param *p = proto_params_get(ctx->params, "validity_period");
-    uint32_t max = g->client.rec.max_access_ttl ? g->client.rec.max_access_ttl
-                                                : g->client.rec.access_ttl;
+    uint32_t max =
+        g->client.rec.max_access_ttl ? g->client.rec.max_access_ttl : g->client.rec.access_ttl;
     char *end;
     long long v;
 
@@ -165,8 +163,7 @@ static int token_record(const struct proto_ctx *ctx, const struct grant *g, cons
     return shm_token_insert(ctx->region, &t, ctx->owner);
 }
 
-static int token_mint_jwt(const struct proto_ctx *ctx, const struct grant *g,
-                          struct proto_buf *out)
+static int token_mint_jwt(const struct proto_ctx *ctx, const struct grant *g, struct proto_buf *out)
 {
     char jti[PROTO_TOKEN_CHARS + 1], webid[PROTO_SCOPE_MAX + 1];
     const struct shm_client *c = &g->client.rec;
@@ -289,8 +286,8 @@ static int token_still_allowed(const struct proto_ctx *ctx, struct grant *g,
 
 /* Finds the presented refresh token and, when `take`, marks it used (revoked): of two
  * concurrent refreshes with one token, exactly one wins. */
-static int grant_take_refresh(const struct proto_ctx *ctx, struct grant *g,
-                              struct shm_token *old, bool take)
+static int grant_take_refresh(const struct proto_ctx *ctx, struct grant *g, struct shm_token *old,
+                              bool take)
 {
     const struct proto_param *p = proto_params_get(ctx->params, "refresh_token");
     struct shm_entry e;
@@ -313,8 +310,7 @@ static int grant_take_refresh(const struct proto_ctx *ctx, struct grant *g,
     return rc < 0 ? -ENOENT : 0;
 }
 
-static void grant_refresh(const struct proto_ctx *ctx, struct grant *g,
-                          struct proto_response *res)
+static void grant_refresh(const struct proto_ctx *ctx, struct grant *g, struct proto_response *res)
 {
     char granted[PROTO_SCOPE_MAX + 1];
     struct shm_token old;
@@ -337,8 +333,7 @@ static void grant_refresh(const struct proto_ctx *ctx, struct grant *g,
     /* Only a request that will be granted uses the refresh token up: a typo in scope or
      * validity_period must not end the client's grant. */
     if (grant_take_refresh(ctx, g, &old, true) < 0) {
-        token_fail(res, 400, "invalid_grant", "the refresh token was used or revoked meanwhile",
-                   g);
+        token_fail(res, 400, "invalid_grant", "the refresh token was used or revoked meanwhile", g);
         return;
     }
     g->family = old.parent;

@@ -62,8 +62,8 @@ static uint64_t client_lock(struct shm_region *r, struct shm_client_slot *s, uin
 
     if (CS_STATE(m) != want || (m & CS_LOCK))
         return 0;
-    uint64_t n = (m & ~(CS_OWNER_MASK | 0xffffffffULL)) | CS_LOCK | client_owner_bits(who) |
-                 CS_SEQ(m);
+    uint64_t n =
+        (m & ~(CS_OWNER_MASK | 0xffffffffULL)) | CS_LOCK | client_owner_bits(who) | CS_SEQ(m);
     client_intent(r, s, who);
     if (!atomic_compare_exchange_strong_explicit(&s->state, &m, n, memory_order_acq_rel,
                                                  memory_order_relaxed))
@@ -142,8 +142,7 @@ uint32_t shm_client_generation(const struct shm_region *r, uint64_t slot)
     if (CS_STATE(atomic_load_explicit(&client_slot(r, slot)->state, memory_order_acquire)) !=
         CS_LIVE)
         return UINT32_MAX - 1; /* deleted: the generation moved on */
-    return (uint32_t)atomic_load_explicit(&client_slot(r, slot)->generation,
-                                          memory_order_acquire);
+    return (uint32_t)atomic_load_explicit(&client_slot(r, slot)->generation, memory_order_acquire);
 }
 
 /* Finds a free slot and claims it as NEW, locked by who. */
@@ -194,16 +193,15 @@ int64_t shm_client_create(struct shm_region *r, const struct shm_client *c, stru
     return slot;
 }
 
-int64_t shm_client_find_hashed(const struct shm_region *r, const uint8_t key[32],
-                               const char *id, size_t len, struct shm_client *out,
-                               uint32_t *gen)
+int64_t shm_client_find_hashed(const struct shm_region *r, const uint8_t key[32], const char *id,
+                               size_t len, struct shm_client *out, uint32_t *gen)
 {
     struct shm_entry e;
 
     if (len >= SHM_CLIENT_ID_MAX || shm_table_lookup(r->client_index, key, &e) < 0)
         return -ENOENT;
-    if (shm_client_read(r, e.words[4], out, gen) < 0 ||
-        strnlen(out->id, sizeof(out->id)) != len || memcmp(out->id, id, len) != 0)
+    if (shm_client_read(r, e.words[4], out, gen) < 0 || strnlen(out->id, sizeof(out->id)) != len ||
+        memcmp(out->id, id, len) != 0)
         return -ENOENT;
     return (int64_t)e.words[4];
 }
@@ -225,8 +223,8 @@ static void client_unindex(struct shm_region *r, uint64_t slot, const struct shm
     struct shm_entry e;
 
     client_key(c->id, strnlen(c->id, sizeof(c->id)), key);
-    while (shm_table_lookup(r->client_index, (const uint8_t *)key, &e) == 0 &&
-           e.words[4] == slot && shm_table_remove(r->client_index, &e, who) == -EAGAIN)
+    while (shm_table_lookup(r->client_index, (const uint8_t *)key, &e) == 0 && e.words[4] == slot &&
+           shm_table_remove(r->client_index, &e, who) == -EAGAIN)
         ;
 }
 
@@ -241,9 +239,8 @@ int shm_client_update(struct shm_region *r, uint64_t slot, const struct shm_clie
     s = client_slot(r, slot);
     locked = client_lock(r, s, CS_LIVE, who);
     if (locked == 0)
-        return CS_STATE(atomic_load_explicit(&s->state, memory_order_relaxed)) == CS_LIVE
-                   ? -EBUSY
-                   : -ENOENT;
+        return CS_STATE(atomic_load_explicit(&s->state, memory_order_relaxed)) == CS_LIVE ? -EBUSY
+                                                                                          : -ENOENT;
     client_publish(s, c);
     if (bump_gen)
         atomic_fetch_add_explicit(&s->generation, 1, memory_order_acq_rel);

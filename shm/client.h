@@ -17,7 +17,7 @@
 
 #include "shm/region.h"
 
-#define SHM_CLIENT_ID_MAX 128       /* bytes, NUL included */
+#define SHM_CLIENT_ID_MAX 128 /* bytes, NUL included */
 #define SHM_CLIENT_NAME_MAX 128
 #define SHM_CLIENT_VERIFIER_MAX 128
 
@@ -27,7 +27,7 @@ enum shm_client_verifier { SHM_VERIFIER_NONE, SHM_VERIFIER_SHA256, SHM_VERIFIER_
 struct shm_client {
     char id[SHM_CLIENT_ID_MAX];
     char name[SHM_CLIENT_NAME_MAX];
-    uint8_t verifier_kind;   /* enum shm_client_verifier */
+    uint8_t verifier_kind; /* enum shm_client_verifier */
     uint8_t token_format;
     uint16_t verifier_len;
     uint8_t verifier[SHM_CLIENT_VERIFIER_MAX];
@@ -38,7 +38,7 @@ struct shm_client {
     uint32_t grant_types;
     uint32_t flags;
     uint32_t access_ttl, max_access_ttl, refresh_ttl;
-    uint32_t jwt_alg;        /* signing algorithm of JWT access tokens (proto/jwt.h) */
+    uint32_t jwt_alg; /* signing algorithm of JWT access tokens (proto/jwt.h) */
     int64_t created, updated;
 };
 
@@ -74,9 +74,8 @@ int64_t shm_client_create(struct shm_region *r, const struct shm_client *c, stru
 int64_t shm_client_find(const struct shm_region *r, const char *id, size_t len,
                         struct shm_client *out, uint32_t *gen);
 /* The same, given the SHA-256 of id (callers that need the hash anyway). */
-int64_t shm_client_find_hashed(const struct shm_region *r, const uint8_t key[32],
-                               const char *id, size_t len, struct shm_client *out,
-                               uint32_t *gen);
+int64_t shm_client_find_hashed(const struct shm_region *r, const uint8_t key[32], const char *id,
+                               size_t len, struct shm_client *out, uint32_t *gen);
 /* Reads the record in slot: 0, or -ENOENT when the slot is free. */
 int shm_client_read(const struct shm_region *r, uint64_t slot, struct shm_client *out,
                     uint32_t *gen);

@@ -112,8 +112,8 @@ int shm_region_create(struct shm_region *r, const struct shm_region_sizes *sz)
     }
     if (ftruncate(fd, (off_t)h.size) == -1 || (rc = region_map(r, fd, h.size)) < 0) {
         rc = -errno;
-        log_error("cannot size or map %llu bytes of shared memory: %s",
-                  (unsigned long long)h.size, strerror(errno));
+        log_error("cannot size or map %llu bytes of shared memory: %s", (unsigned long long)h.size,
+                  strerror(errno));
         close(fd);
         return rc;
     }

@@ -132,8 +132,8 @@ uint64_t shm_table_capacity(const struct shm_table *t)
 }
 
 /* Claims the first empty slot at or after b0; returns its index and distance, or -ENOSPC. */
-static int64_t table_claim(struct shm_table *t, uint64_t b0, unsigned pref,
-                           struct shm_owner who, uint32_t *dist, uint64_t *meta)
+static int64_t table_claim(struct shm_table *t, uint64_t b0, unsigned pref, struct shm_owner who,
+                           uint32_t *dist, uint64_t *meta)
 {
     uint64_t b = b0, probes = 0;
 
@@ -151,9 +151,8 @@ static int64_t table_claim(struct shm_table *t, uint64_t b0, unsigned pref,
             /* Intent first: a death right after the CAS must leave the claim findable. */
             atomic_store_explicit(&table_counters(t, who)->claiming,
                                   b * SHM_TABLE_BUCKET_SLOTS + k + 1, memory_order_relaxed);
-            if (atomic_compare_exchange_strong_explicit(&bk->meta[k], &m, busy,
-                                                        memory_order_acq_rel,
-                                                        memory_order_relaxed)) {
+            if (atomic_compare_exchange_strong_explicit(
+                    &bk->meta[k], &m, busy, memory_order_acq_rel, memory_order_relaxed)) {
                 atomic_fetch_add_explicit(&table_counters(t, who)->probes, probes,
                                           memory_order_relaxed);
                 *dist = d;
@@ -285,8 +284,8 @@ int shm_table_revoke(struct shm_table *t, const struct shm_entry *e)
     if (m & M_REVOKED)
         return 0;
     n = (m & ~0xffffffffULL) | M_REVOKED | M_NEXT_SEQ(m);
-    if (atomic_compare_exchange_strong_explicit(table_meta(t, e->slot), &m, n,
-                                                memory_order_acq_rel, memory_order_relaxed))
+    if (atomic_compare_exchange_strong_explicit(table_meta(t, e->slot), &m, n, memory_order_acq_rel,
+                                                memory_order_relaxed))
         return 0;
     return M_STATE(m) == ST_LIVE ? -EAGAIN : -ENOENT;
 }
@@ -295,8 +294,8 @@ static int table_free(struct shm_table *t, uint64_t slot, uint64_t m, struct shm
 {
     uint64_t n = (ST_EMPTY << 62) | M_NEXT_SEQ(m);
 
-    if (!atomic_compare_exchange_strong_explicit(table_meta(t, slot), &m, n,
-                                                 memory_order_acq_rel, memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(table_meta(t, slot), &m, n, memory_order_acq_rel,
+                                                 memory_order_relaxed))
         return M_STATE(m) == ST_LIVE ? -EAGAIN : -ENOENT;
     atomic_fetch_sub_explicit(&table_counters(t, who)->live, 1, memory_order_relaxed);
     return 0;
@@ -383,8 +382,7 @@ static void table_shrink(struct shm_table *t)
         need = table_reach_needed(t, b, CTL_REACH(c));
         if (need < CTL_REACH(c))
             atomic_compare_exchange_strong_explicit(ctl, &c, (c & ~0xffffULL) | need,
-                                                    memory_order_acq_rel,
-                                                    memory_order_relaxed);
+                                                    memory_order_acq_rel, memory_order_relaxed);
     }
 }
 

@@ -23,9 +23,9 @@
 #include <stdint.h>
 
 #define SHM_TABLE_BUCKET_SLOTS 7
-#define SHM_TABLE_OWNERS 256        /* owner slots (workers, store, master) */
+#define SHM_TABLE_OWNERS 256 /* owner slots (workers, store, master) */
 #define SHM_TABLE_KEY_BYTES 32
-#define SHM_TABLE_MAX_WORDS 64      /* payload words per entry, key included */
+#define SHM_TABLE_MAX_WORDS 64 /* payload words per entry, key included */
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
@@ -56,10 +56,10 @@ struct shm_table_counters {
 
 /* The table header, at the start of its part of the region. */
 struct shm_table {
-    uint64_t nbuckets;     /* a power of two */
-    uint32_t words;        /* payload words per slot */
-    uint32_t max_reach;    /* inserts look this many buckets past home at most */
-    uint64_t buckets_off;  /* from the table header */
+    uint64_t nbuckets;    /* a power of two */
+    uint32_t words;       /* payload words per slot */
+    uint32_t max_reach;   /* inserts look this many buckets past home at most */
+    uint64_t buckets_off; /* from the table header */
     uint64_t payload_off;
     uint64_t pad[4];
     struct shm_table_counters counters[SHM_TABLE_OWNERS];
@@ -67,8 +67,8 @@ struct shm_table {
 
 /* A consistent copy of one entry. */
 struct shm_entry {
-    uint64_t slot;        /* index, for shm_table_revoke/remove */
-    uint64_t meta;        /* the state word the copy was taken under */
+    uint64_t slot; /* index, for shm_table_revoke/remove */
+    uint64_t meta; /* the state word the copy was taken under */
     bool revoked;
     uint64_t words[SHM_TABLE_MAX_WORDS];
 };
@@ -108,10 +108,10 @@ uint64_t shm_table_reclaim(struct shm_table *t, struct shm_owner dead);
 
 struct shm_table_stats {
     uint64_t capacity;
-    uint64_t live;      /* published entries (scan) */
-    uint64_t revoked;   /* of which flagged revoked */
-    uint64_t busy;      /* claimed, not yet published */
-    int64_t counted;    /* live according to the counters */
+    uint64_t live;    /* published entries (scan) */
+    uint64_t revoked; /* of which flagged revoked */
+    uint64_t busy;    /* claimed, not yet published */
+    int64_t counted;  /* live according to the counters */
     uint64_t inserts, full, probes;
     uint32_t max_reach; /* largest reach of any bucket, in buckets */
 };

@@ -20,14 +20,14 @@ struct shm_token {
     uint8_t hash[32];     /* SHA-256 of the token */
     uint32_t client_slot; /* the client's record slot, and its generation at issue */
     uint32_t client_gen;
-    uint32_t scope;       /* interned granted scope (space-delimited), 0: none */
-    uint32_t audience;    /* interned audience, 0: none */
-    int64_t iat, exp;     /* seconds since the epoch */
-    uint8_t kind;         /* enum shm_token_kind */
-    uint8_t flags;        /* SHM_TOKEN_* */
-    uint64_t parent;      /* refresh rotation: first 8 bytes of the parent refresh token's hash */
-    uint8_t jkt[32];      /* DPoP/mTLS key thumbprint when bound */
-    bool revoked;         /* lookups only */
+    uint32_t scope;    /* interned granted scope (space-delimited), 0: none */
+    uint32_t audience; /* interned audience, 0: none */
+    int64_t iat, exp;  /* seconds since the epoch */
+    uint8_t kind;      /* enum shm_token_kind */
+    uint8_t flags;     /* SHM_TOKEN_* */
+    uint64_t parent;   /* refresh rotation: first 8 bytes of the parent refresh token's hash */
+    uint8_t jkt[32];   /* DPoP/mTLS key thumbprint when bound */
+    bool revoked;      /* lookups only */
 };
 
 #define SHM_TOKEN_WORDS 16

@@ -170,7 +170,8 @@ static void on_write(uv_write_t *req, int status)
         worker__conn_close(c);
         return;
     }
-    if (c->throttled && !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+    if (c->throttled && !c->closing &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
         c->throttled = false;
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     }
@@ -249,11 +250,16 @@ static void conn_flush(struct conn *c)
 static const char *conn_error_code(int status)
 {
     switch (status) {
-    case 408: return "request_timeout";
-    case 411: return "length_required";
-    case 413: return "request_too_large";
-    case 431: return "request_header_fields_too_large";
-    default: return "invalid_request";
+    case 408:
+        return "request_timeout";
+    case 411:
+        return "length_required";
+    case 413:
+        return "request_too_large";
+    case 431:
+        return "request_header_fields_too_large";
+    default:
+        return "invalid_request";
     }
 }
 

@@ -31,7 +31,7 @@ struct conn {
     char *in;
     size_t in_len, in_cap;
     struct proto_buf out;
-    char peer[48];    /* the client's address, for per-address limits */
+    char peer[48];        /* the client's address, for per-address limits */
     uint8_t peer_key[32]; /* its hash, computed once per connection */
     enum conn_timer timer_kind;
     unsigned handles; /* libuv handles still open; freed at 0 */

@@ -195,8 +195,8 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
         goto done;
     log_info("serving (slot %u, generation %u)", id->slot, id->generation);
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    log_info("stopped after %llu connections and %llu requests",
-             (unsigned long long)w->accepted, (unsigned long long)w->requests);
+    log_info("stopped after %llu connections and %llu requests", (unsigned long long)w->accepted,
+             (unsigned long long)w->requests);
     status = 0;
 done:
     uv_loop_close(&w->loop);

@@ -26,14 +26,14 @@ struct worker_listener {
 /* Everything a worker needs, built by the master before fork and inherited. */
 struct worker_settings {
     struct proto_limits limits;
-    uint64_t header_timeout_ms; /* from a request's first byte (or accept) to its last */
-    uint64_t idle_timeout_ms;   /* keep-alive connection with nothing to do */
-    uint64_t drain_timeout_ms;  /* graceful stop: in-flight requests get this long */
-    uint32_t max_connections;   /* per worker; accepting pauses at the limit */
-    SSL_CTX *ssl_ctx;           /* NULL when there is no TLS listener */
-    struct shm_region *region;  /* the shared tables, mapped before fork */
+    uint64_t header_timeout_ms;       /* from a request's first byte (or accept) to its last */
+    uint64_t idle_timeout_ms;         /* keep-alive connection with nothing to do */
+    uint64_t drain_timeout_ms;        /* graceful stop: in-flight requests get this long */
+    uint32_t max_connections;         /* per worker; accepting pauses at the limit */
+    SSL_CTX *ssl_ctx;                 /* NULL when there is no TLS listener */
+    struct shm_region *region;        /* the shared tables, mapped before fork */
     const struct proto_config *proto; /* what handlers read */
-    const char *keys_dir;       /* DATA_DIR/keys: signing keys persisted by rotation */
+    const char *keys_dir;             /* DATA_DIR/keys: signing keys persisted by rotation */
 };
 
 /* Identity of a worker: its slot and how many times the slot was spawned. */

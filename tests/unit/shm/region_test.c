@@ -226,7 +226,8 @@ static void test_client_table_full(void **state)
     assert_true(created > 0 && created < 100);
     make_client(&c, "one-too-many");
     assert_int_equal(shm_client_create(r, &c, me), -ENOSPC);
-    assert_int_equal(shm_client_find(r, "bulk-0", 6, &c, NULL), shm_client_find(r, "bulk-0", 6, &c, NULL));
+    assert_int_equal(shm_client_find(r, "bulk-0", 6, &c, NULL),
+                     shm_client_find(r, "bulk-0", 6, &c, NULL));
     assert_true(shm_client_find(r, "bulk-0", 6, &c, NULL) >= 0);
 }
 
@@ -301,8 +302,8 @@ static void test_jti_replay(void **state)
 static void test_jti_concurrent_single_winner(void **state)
 {
     struct shm_region *r = *state;
-    _Atomic int *wins = mmap(NULL, sizeof(*wins), PROT_READ | PROT_WRITE,
-                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    _Atomic int *wins =
+        mmap(NULL, sizeof(*wins), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     enum { PROCS = 4, ROUNDS = 40 };
 
     for (int round = 0; round < ROUNDS; round++) {
