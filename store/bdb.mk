@@ -1,0 +1,11 @@
+# The Berkeley DB store (store/bdb.c: environment, databases, checkpoints, backup;
+# store/bdb_apply.c: records applied in transactions; store/bdb_sessions.c: loading,
+# listings, purge; store/bdb_value.c: the stored value format) and its tests.
+libtessera_a_SOURCES += store/bdb.c store/bdb.h store/bdb_int.h store/bdb_apply.c \
+	store/bdb_sessions.c store/bdb_value.c
+
+UNIT_TESTS += tests/unit/store/bdb_test
+check_PROGRAMS += tests/unit/store/bdb_test
+tests_unit_store_bdb_test_SOURCES = tests/unit/store/bdb_test.c
+tests_unit_store_bdb_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_store_bdb_test_LDADD = $(UNIT_LDADD)

@@ -1,0 +1,88 @@
+/*
+ * Shared only inside store/bdb*.c: the handle, the database table, error reporting and the
+ * value codec.  Nothing outside store/ includes this.
+ */
+#ifndef STORE_BDB_INT_H
+#define STORE_BDB_INT_H
+
+#include <db.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/bdb.h"
+
+enum store__bdb_which {
+    STORE__DB_CLIENTS,
+    STORE__DB_SESSIONS,
+    STORE__DB_BY_CLIENT, /* secondary of sessions: client id -> token hashes (sorted dups) */
+    STORE__DB_ACCOUNTS,
+    STORE__DB_KEYS,
+    STORE__DB_META,
+    STORE__DB_COUNT,
+    STORE__DB_ENV = -1, /* an error of the environment, not of one file */
+};
+
+struct store_bdb {
+    DB_ENV *env;
+    DB *db[STORE__DB_COUNT];
+    char dir[512];        /* longer paths are refused */
+    char err[1536];       /* the last failure, for store_bdb_error() */
+    char bdb_msg[512];    /* what Berkeley DB said through its error callback since then */
+    uint8_t purge_at[32]; /* where the purge's pass goes on (a token hash) */
+    bool purge_resume;    /* false: the next purge starts a pass at the first session */
+};
+
+/* File names, indexed by enum store__bdb_which. */
+extern const char *const store__bdb_file[STORE__DB_COUNT];
+
+/* Records a failure of op on database `which` (or STORE__DB_ENV) with Berkeley DB's return
+ * ret, naming the file; returns the negative errno to pass up. */
+int store__bdb_fail(struct store_bdb *db, int which, const char *op, int ret);
+/* The same for a failure that is ours (bad value, encoding): -err. */
+int store__bdb_failf(struct store_bdb *db, int which, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Value codec (store/bdb_value.c): versioned, little-endian, strings length-prefixed.
+ * Encoders return the length written, or 0 when a string is not terminated inside its
+ * field or the value does not fit; decoders return 0 or -EINVAL. */
+#define STORE__VALUE_VERSION 1
+#define STORE__VALUE_MAX 4096
+
+size_t store__session_encode(const struct store_session *s, uint8_t *out, size_t cap);
+int store__session_decode(const uint8_t *p, size_t len, struct store_session *s);
+/* The by-client secondary key of an encoded session, pointing into it: 0, DB_DONOTINDEX
+ * for a session without client (a tombstone), or -EINVAL. */
+int store__session_client_key(const uint8_t *p, size_t len, const uint8_t **key, size_t *klen);
+/* The expiry of an encoded session without decoding the rest: 0 or -EINVAL. */
+int store__session_exp(const uint8_t *p, size_t len, int64_t *exp);
+
+size_t store__client_encode(const struct store_client_rec *c, uint8_t *out, size_t cap);
+int store__client_decode(const uint8_t *p, size_t len, struct store_client_rec *c);
+size_t store__key_encode(const struct store_key *k, uint8_t *out, size_t cap);
+int store__key_decode(const uint8_t *p, size_t len, struct store_key *k);
+size_t store__account_encode(const struct store_account *a, uint8_t *out, size_t cap);
+int store__account_decode(const uint8_t *p, size_t len, struct store_account *a);
+
+/* A DBT over caller memory. */
+static inline DBT store__dbt(const void *p, size_t len)
+{
+    DBT d = {0};
+
+    d.data = (void *)p;
+    d.size = (u_int32_t)len;
+    return d;
+}
+
+/* A DBT that receives into caller memory of cap bytes. */
+static inline DBT store__dbt_out(void *p, size_t cap)
+{
+    DBT d = {0};
+
+    d.data = p;
+    d.ulen = (u_int32_t)cap;
+    d.flags = DB_DBT_USERMEM;
+    return d;
+}
+
+#endif
