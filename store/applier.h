@@ -1,0 +1,79 @@
+/*
+ * The store process's core: applying the worker slots' log segments (store/segment.h) to
+ * Berkeley DB (store/bdb.h), deleting the segments that are applied and durable, and the
+ * recovery run at start.  A library with no process, libuv or shared-memory knowledge: the
+ * store process calls it on a timer, recovery hands what it loads to callbacks.
+ */
+#ifndef STORE_APPLIER_H
+#define STORE_APPLIER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/bdb.h"
+
+/* Records per store_bdb_apply transaction. */
+#define STORE_APPLY_BATCH 512
+
+struct store_apply_stats {
+    uint64_t applied;       /* records store_bdb_apply applied */
+    uint64_t skipped;       /* records at or below their writer's applied seq */
+    uint64_t segments;      /* segment files read */
+    uint64_t segments_done; /* files not read: every record in them was applied before */
+    uint64_t bytes;         /* bytes of whole frames read */
+    uint64_t torn;          /* last segments whose tail was torn (left to their writer) */
+};
+
+/* One pass over the segments in dir: for each writer slot, in sequence order, every record
+ * above the slot's applied seq is applied, STORE_APPLY_BATCH to a transaction.  A segment
+ * that is not its slot's last and whose successor starts at or below applied seq + 1 is
+ * not read.  A torn tail is accepted only in a slot's last segment (its writer may still
+ * be writing it; the pass stops there and does not cut it).  Returns 0 with *st (may be
+ * NULL; zeroed first) or a negative errno with err naming the file and, for bad data, the
+ * offset: -EBADMSG for corruption, a torn tail in an earlier segment, a record of another
+ * writer, a first record that is not the file's name, or a sequence gap (a record above
+ * applied seq + 1 that is not the previous record + 1: records would be lost, so nothing
+ * after the gap is applied); -ENOTSUP for a newer record version; the errno of a failed
+ * call.  After bad data, the slot's records read before it are applied all the same; the
+ * slots after it in the pass are not read.
+ * Called by the store process on its timer and by store_recover. */
+int store_apply_pass(struct store_bdb *db, const char *dir, struct store_apply_stats *st, char *err,
+                     size_t errlen);
+
+struct store_trim_stats {
+    uint64_t deleted; /* segment files deleted */
+    uint64_t bytes;   /* their size */
+    uint64_t kept;    /* segment files left */
+};
+
+/* Reads every slot's applied seq, checkpoints Berkeley DB (store_bdb_checkpoint, which
+ * syncs), then deletes each segment that is not its slot's last and whose records are all
+ * at or below that seq (its successor starts at or below seq + 1), and fsyncs dir.
+ * Returns 0 with *st (may be NULL) or a negative errno with err naming the call and file.
+ * Called by the store process after apply passes. */
+int store_trim(struct store_bdb *db, const char *dir, struct store_trim_stats *st, char *err,
+               size_t errlen);
+
+/* What recovery hands its caller.  Every member may be NULL.  A callback returns 0 to go
+ * on or a negative value that stops recovery and is returned by it. */
+struct store_recover_ops {
+    /* A warning to log (a torn tail cut off, naming file and offset). */
+    void (*warn)(const char *msg, void *arg);
+    store_bdb_client_fn client;
+    store_bdb_key_fn key;
+    store_bdb_session_fn session; /* live sessions only: exp > now */
+    store_bdb_account_fn account;
+    int64_t now;                     /* seconds, as token exp; 0: time(NULL) */
+    struct store_apply_stats *stats; /* the apply pass's, when not NULL */
+};
+
+/* Recovery at start, before any worker writes: reads every segment of dir (so corruption
+ * anywhere, even in applied segments, is refused), cuts a torn tail off each slot's last
+ * segment (ops->warn gets the message), applies every record not yet applied
+ * (store_apply_pass), then hands every client, key, live session and account of db to
+ * ops.  Returns 0 or a negative errno with err naming file and offset (corruption: the
+ * caller exits 2) or the call that failed.  Called by the store process at start. */
+int store_recover(struct store_bdb *db, const char *dir, const struct store_recover_ops *ops,
+                  void *arg, char *err, size_t errlen);
+
+#endif
