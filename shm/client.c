@@ -80,7 +80,7 @@ static void client_unlock(struct shm_client_slot *s, uint64_t locked, uint64_t s
 static void client_publish(struct shm_client_slot *s, const struct shm_client *c)
 {
     uint64_t cur = atomic_load_explicit(&s->current, memory_order_relaxed);
-    unsigned spare = (unsigned)((cur & 1) ^ 1);
+    unsigned spare = (unsigned)((cur & 3) + 1) % SHM_CLIENT_COPIES;
     uint64_t words[SHM_CLIENT_WORDS] = {0};
     uint64_t seq = atomic_load_explicit(&s->seq[spare], memory_order_relaxed);
 
@@ -90,7 +90,7 @@ static void client_publish(struct shm_client_slot *s, const struct shm_client *c
     for (size_t i = 0; i < SHM_CLIENT_WORDS; i++)
         atomic_store_explicit(&s->copy[spare][i], words[i], memory_order_relaxed);
     atomic_store_explicit(&s->seq[spare], (seq | 1) + 1, memory_order_release);
-    atomic_store_explicit(&s->current, ((cur >> 1) + 1) << 1 | spare, memory_order_release);
+    atomic_store_explicit(&s->current, ((cur >> 2) + 1) << 2 | spare, memory_order_release);
 }
 
 /* Copies the published record of s, whatever the slot's state.  0 or -EAGAIN. */
@@ -99,7 +99,7 @@ static int client_copy(struct shm_client_slot *s, struct shm_client *out)
     uint64_t words[SHM_CLIENT_WORDS];
 
     for (int tries = 0; tries < READ_RETRIES; tries++) {
-        unsigned idx = (unsigned)(atomic_load_explicit(&s->current, memory_order_acquire) & 1);
+        unsigned idx = (unsigned)(atomic_load_explicit(&s->current, memory_order_acquire) & 3);
         uint64_t s1 = atomic_load_explicit(&s->seq[idx], memory_order_acquire), s2;
 
         if (s1 & 1)

@@ -43,14 +43,18 @@ struct shm_client {
 };
 
 #define SHM_CLIENT_WORDS ((sizeof(struct shm_client) + 7) / 8)
+/* Copies of a record in rotation: a reader copying one fails only if a writer publishes
+ * twice meanwhile (with two, once), so back-to-back updates cannot starve readers.  Pages
+ * commit only for slots in use, so the third copy costs memory only per live client. */
+#define SHM_CLIENT_COPIES 3
 
 struct shm_client_slot {
     _Atomic uint64_t state;      /* free/live, writer lock and owner, sequence */
     _Atomic uint64_t generation; /* tokens carry the value current at issue */
     _Atomic uint64_t current;    /* which copy is published */
-    _Atomic uint64_t seq[2];     /* per-copy sequence: odd while being written */
-    uint64_t pad[3];
-    _Atomic uint64_t copy[2][SHM_CLIENT_WORDS];
+    _Atomic uint64_t seq[SHM_CLIENT_COPIES]; /* per-copy sequence: odd while being written */
+    uint64_t pad[2]; /* the header is one cache line */
+    _Atomic uint64_t copy[SHM_CLIENT_COPIES][SHM_CLIENT_WORDS];
 };
 
 struct shm_clients {

@@ -19,7 +19,7 @@ struct shm_ratelimit;
 struct shm_keys;
 
 #define SHM_REGION_MAGIC "TESSERA"
-#define SHM_REGION_LAYOUT 2
+#define SHM_REGION_LAYOUT 3
 
 struct shm_region_header {
     char magic[8];
