@@ -49,11 +49,11 @@ struct shm_client {
 #define SHM_CLIENT_COPIES 3
 
 struct shm_client_slot {
-    _Atomic uint64_t state;      /* free/live, writer lock and owner, sequence */
-    _Atomic uint64_t generation; /* tokens carry the value current at issue */
-    _Atomic uint64_t current;    /* which copy is published */
+    _Atomic uint64_t state;                  /* free/live, writer lock and owner, sequence */
+    _Atomic uint64_t generation;             /* tokens carry the value current at issue */
+    _Atomic uint64_t current;                /* which copy is published */
     _Atomic uint64_t seq[SHM_CLIENT_COPIES]; /* per-copy sequence: odd while being written */
-    uint64_t pad[2]; /* the header is one cache line */
+    uint64_t pad[2];                         /* the header is one cache line */
     _Atomic uint64_t copy[SHM_CLIENT_COPIES][SHM_CLIENT_WORDS];
 };
 

@@ -62,7 +62,10 @@ def test_kill_9_worker_is_respawned_and_service_continues(server):
     # started after the kill, through the gap and after the respawn, must succeed.
     late = [(s, e, o) for s, e, o in results if s > killed_at]
     assert [o for _, _, o in late if o != 200] == [], late
-    assert [o for s, _, o in late if s < respawned_at], "no request while the worker was down"
+    # The gap is usually seen by a few requests; when the respawn beats the poller (the
+    # master replaces a worker within milliseconds), the gap was too short to probe.
+    in_gap = [o for s, _, o in late if s < respawned_at]
+    assert in_gap or respawned_at - killed_at < 0.5, "no request while the worker was down"
     assert len(late) >= 10
     lines = srv.log_lines()
     assert any(f"(pid {victim}) killed by signal 9" in line for line in lines), lines
