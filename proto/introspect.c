@@ -71,13 +71,9 @@ void proto_introspect_endpoint(const struct proto_ctx *ctx, const struct proto_r
     struct shm_token t;
     char jti[PROTO_JWT_JTI_MAX];
 
-    if (proto_oauth_params(ctx, req, res) < 0 || proto_oauth_client(ctx, req, &caller, res) < 0)
+    p = proto_oauth_token_request(ctx, req, &caller, res);
+    if (p == NULL)
         return;
-    p = proto_params_get(ctx->params, "token");
-    if (p == NULL) {
-        proto_oauth_error(res, 400, "invalid_request", "token is required", caller.method);
-        return;
-    }
     if (proto_token_resolve(ctx, p->value, p->len, &t, &owner) < 0 ||
         shm_token_state(ctx->region, &t, ctx->now) != SHM_TOKEN_ACTIVE ||
         (t.client_slot != caller.slot && !(caller.rec.flags & PROTO_CLIENT_CAN_INTROSPECT))) {

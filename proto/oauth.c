@@ -367,3 +367,18 @@ int proto_admin_check(const struct proto_ctx *ctx, const struct proto_request *r
     proto_response_header(res, "WWW-Authenticate", "Bearer realm=\"tessera-admin\"");
     return -1;
 }
+
+const struct proto_param *proto_oauth_token_request(const struct proto_ctx *ctx,
+                                                    const struct proto_request *req,
+                                                    struct proto_client *caller,
+                                                    struct proto_response *res)
+{
+    const struct proto_param *p;
+
+    if (proto_oauth_params(ctx, req, res) < 0 || proto_oauth_client(ctx, req, caller, res) < 0)
+        return NULL;
+    p = proto_params_get(ctx->params, "token");
+    if (p == NULL)
+        proto_oauth_error(res, 400, "invalid_request", "token is required", caller->method);
+    return p;
+}

@@ -44,6 +44,13 @@ int proto_oauth_params(const struct proto_ctx *ctx, const struct proto_request *
  * 0, or -1 with the error (400 invalid_request, 401 invalid_client) written to res. */
 int proto_oauth_client(const struct proto_ctx *ctx, const struct proto_request *req,
                        struct proto_client *out, struct proto_response *res);
+/* The start of introspection and revocation: the body's parameters, the calling client
+ * (into caller) and the required `token` parameter, which is returned; NULL with the error
+ * written to res. */
+const struct proto_param *proto_oauth_token_request(const struct proto_ctx *ctx,
+                                                    const struct proto_request *req,
+                                                    struct proto_client *caller,
+                                                    struct proto_response *res);
 /* An RFC 6749 §5.2 error; adds WWW-Authenticate for 401. */
 void proto_oauth_error(struct proto_response *res, int status, const char *error,
                        const char *description, enum proto_auth_method method);

@@ -31,13 +31,9 @@ void proto_revoke_endpoint(const struct proto_ctx *ctx, const struct proto_reque
     struct shm_token t;
     int rc;
 
-    if (proto_oauth_params(ctx, req, res) < 0 || proto_oauth_client(ctx, req, &caller, res) < 0)
+    p = proto_oauth_token_request(ctx, req, &caller, res);
+    if (p == NULL)
         return;
-    p = proto_params_get(ctx->params, "token");
-    if (p == NULL) {
-        proto_oauth_error(res, 400, "invalid_request", "token is required", caller.method);
-        return;
-    }
     /* token_type_hint is only a hint: every kind lives in the same table. */
     rc = proto_token_resolve(ctx, p->value, p->len, &t, &owner);
     if (rc >= 0 && t.client_slot == caller.slot && t.client_gen == caller.gen) {
