@@ -31,6 +31,7 @@
 
 #include "store/applier.h"
 #include "store/segment.h"
+#include "tests/unit/store/tmpdir.h"
 
 #define NOW 1700000000
 
@@ -42,20 +43,11 @@ struct dirs {
 
 /* --- helpers --------------------------------------------------------------------- */
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int dirs_setup(void **state)
 {
     static struct dirs d;
 
-    snprintf(d.home, sizeof(d.home), "/tmp/tessera-applier-XXXXXX");
-    if (!mkdtemp(d.home))
+    if (tmpdir_make(d.home, sizeof(d.home), "applier") < 0)
         return -1;
     snprintf(d.db, sizeof(d.db), "%s/db", d.home);
     snprintf(d.log, sizeof(d.log), "%s/log", d.home);
@@ -69,7 +61,7 @@ static int dirs_teardown(void **state)
 {
     struct dirs *d = *state;
 
-    nftw(d->home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(d->home);
     return 0;
 }
 

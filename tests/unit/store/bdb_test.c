@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "store/bdb.h"
+#include "tests/unit/store/tmpdir.h"
 
 #define NOW 1700000000
 #define WRITER 3
@@ -39,20 +40,11 @@ struct dirs {
 
 /* --- helpers --------------------------------------------------------------------- */
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int dirs_setup(void **state)
 {
     static struct dirs d;
 
-    snprintf(d.home, sizeof(d.home), "/tmp/tessera-bdb-XXXXXX");
-    if (!mkdtemp(d.home))
+    if (tmpdir_make(d.home, sizeof(d.home), "bdb") < 0)
         return -1;
     snprintf(d.backup, sizeof(d.backup), "%s.backup", d.home);
     *state = &d;
@@ -63,8 +55,8 @@ static int dirs_teardown(void **state)
 {
     struct dirs *d = *state;
 
-    nftw(d->home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    nftw(d->backup, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(d->home);
+    tmpdir_remove(d->backup);
     return 0;
 }
 

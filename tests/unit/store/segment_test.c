@@ -29,6 +29,7 @@
 
 #include "store/crc.h"
 #include "store/segment.h"
+#include "tests/unit/store/tmpdir.h"
 
 #define BIG_LIMIT (64u << 20)
 
@@ -37,23 +38,13 @@ static char dir[64];
 static int dir_setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/tessera-segment-XXXXXX");
-    return mkdtemp(dir) == NULL ? -1 : 0;
+    return tmpdir_make(dir, sizeof(dir), "segment");
 }
 
 static int dir_teardown(void **state)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
     (void)state;
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            unlinkat(dirfd(d), e->d_name, 0);
-    closedir(d);
-    return rmdir(dir);
+    return tmpdir_remove(dir);
 }
 
 static void path_of(char *buf, size_t len, const char *name)

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "store/writer.h"
+#include "tests/unit/store/tmpdir.h"
 
 #define SLOT 3
 
@@ -35,23 +36,13 @@ static char dir[64];
 static int dir_setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/tessera-writer-XXXXXX");
-    return mkdtemp(dir) == NULL ? -1 : 0;
+    return tmpdir_make(dir, sizeof(dir), "writer");
 }
 
 static int dir_teardown(void **state)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
     (void)state;
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            unlinkat(dirfd(d), e->d_name, 0);
-    closedir(d);
-    return rmdir(dir);
+    return tmpdir_remove(dir);
 }
 
 /* A TOKEN_ISSUED record of a typical size (about 150 bytes framed). */
