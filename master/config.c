@@ -15,6 +15,7 @@
 
 #include "master/config.h"
 #include "master/listen.h"
+#include "store/writer.h"
 
 enum cfg_type { CFG_STR, CFG_UINT, CFG_BOOL, CFG_LIST };
 
@@ -65,6 +66,10 @@ static const struct cfg_key cfg_keys[] = {
     {"clients", "capacity", CFG_UINT, OFF(clients_capacity), 10, 10000000, "100000", NULL},
     {"dpop", "replay_capacity", CFG_UINT, OFF(dpop_replay_capacity), 100, 100000000, "100000",
      NULL},
+    {"store", "sync", CFG_STR, OFF(store_sync), 0, 0, "batch", NULL},
+    {"store", "segment_size", CFG_UINT, OFF(store_segment_mb), 1, 4096, "64", NULL},
+    {"store", "apply_interval_ms", CFG_UINT, OFF(store_apply_interval_ms), 1, 60000, "20", NULL},
+    {"store", "purge_interval", CFG_UINT, OFF(store_purge_interval), 1, 86400, "60", NULL},
     {"admin", "token_file", CFG_STR, OFF(admin_token_file), 0, 0, NULL, NULL},
     {"log", "level", CFG_STR, OFF(log_level), 0, 0, "info", NULL},
 };
@@ -254,6 +259,7 @@ enum {
     OPT_TEST_CONFIG,
     OPT_VERSION,
     OPT_HELP,
+    OPT_CHECK_DATA,
     OPT_CONFIG,
     OPT_DATA_DIR,
     OPT_LISTEN,
@@ -269,6 +275,7 @@ static const struct option cfg_options[] = {
     {"listen-plain", required_argument, NULL, OPT_LISTEN_PLAIN},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"test-config", no_argument, NULL, OPT_TEST_CONFIG},
+    {"check-data", no_argument, NULL, OPT_CHECK_DATA},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -285,7 +292,7 @@ const char *master_config_usage(void)
 {
     return "usage: tesserad [--dev] [--config FILE] [--data-dir DIR] [--listen HOST:PORT]...\n"
            "                [--listen-plain HOST:PORT]... [--workers N] [--test-config]\n"
-           "                [--version] [--help]\n"
+           "                [--check-data] [--version] [--help]\n"
            "\n"
            "  --config FILE            read the INI configuration FILE (see docs/CONFIG.md)\n"
            "  --dev                    development defaults: ./tessera-dev, a self-signed\n"
@@ -295,6 +302,8 @@ const char *master_config_usage(void)
            "  --listen-plain HOST:PORT serve plain HTTP on HOST:PORT (repeatable; off by default)\n"
            "  --workers N              worker processes (default: one per core)\n"
            "  --test-config            check the configuration, bind nothing, exit 0 or 2\n"
+           "  --check-data             verify the data directory (log and database), change\n"
+           "                           nothing, serve nothing; exit 0, or 2 naming the damage\n"
            "  --version                print the version and exit\n"
            "  --help                   print this text and exit\n";
 }
@@ -343,6 +352,9 @@ static int cfg_parse_argv(struct master_config *cfg, int argc, char **argv, stru
             break;
         case OPT_TEST_CONFIG:
             cfg->test_config = true;
+            break;
+        case OPT_CHECK_DATA:
+            cfg->check_data = true;
             break;
         case OPT_VERSION:
             cfg->show_version = true;
@@ -429,6 +441,9 @@ int master_config_validate(struct master_config *cfg, char *err, size_t errlen)
         return -1;
     if (cfg->listen.n == 0 && cfg->listen_plain.n == 0)
         return cfg_fail(err, errlen, "no listener: set [server] listen or --listen (or use --dev)");
+    if (store_sync_parse(cfg->store_sync) < 0)
+        return cfg_fail(err, errlen, "[store] sync: '%s' is not batch, always or off",
+                        cfg->store_sync);
     if (strcmp(cfg->tls_min_version, "1.2") && strcmp(cfg->tls_min_version, "1.3"))
         return cfg_fail(err, errlen, "[tls] min_version '%s': must be 1.2 or 1.3",
                         cfg->tls_min_version);

@@ -24,6 +24,7 @@ struct master_config {
     /* what to do */
     bool dev;
     bool test_config;
+    bool check_data;
     bool show_help;
     bool show_version;
     char *config_file;
@@ -61,6 +62,12 @@ struct master_config {
     uint32_t tokens_max_access_ttl; /* no JWT lives longer; retired keys stay published as long */
     uint32_t clients_capacity;
     uint32_t dpop_replay_capacity;
+
+    /* [store] */
+    char *store_sync; /* batch, always or off */
+    uint32_t store_segment_mb;
+    uint32_t store_apply_interval_ms;
+    uint32_t store_purge_interval; /* seconds */
 
     /* [admin] */
     char *admin_token_file;

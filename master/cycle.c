@@ -19,6 +19,7 @@
 #define LOG_MODULE "master"
 #include "master/master.h"
 #include "shm/log.h"
+#include "store/daemon.h"
 
 #define CYCLE_QUICK_DEATH_MS 2000
 #define CYCLE_BACKOFF_FIRST_MS 100
@@ -83,28 +84,28 @@ static int cycle_spawn(struct master *m, size_t slot)
     return 0;
 }
 
-static void cycle_schedule(struct master *m, struct master_slot *s, size_t slot, int status)
+/* Decides when a dead child (named `name`) comes back: after a delay that doubles with
+ * each quick death, or never after exit status 2. */
+static void cycle_schedule(struct master_slot *s, const char *name, int status)
 {
     uint64_t now = cycle_now_ms(), delay = 0;
 
     if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
-        log_error("worker/%zu exited with status 2 (fatal configuration): not respawning", slot);
+        log_error("%s exited with status 2 (fatal error, see above): not respawning", name);
         s->retired = true;
-        master_listen_close_slot(&m->ls, slot);
         return;
     }
     if (WIFSIGNALED(status))
-        log_warn("worker/%zu (pid %ld) killed by signal %d", slot, (long)s->pid, WTERMSIG(status));
+        log_warn("%s (pid %ld) killed by signal %d", name, (long)s->pid, WTERMSIG(status));
     else
-        log_warn("worker/%zu (pid %ld) exited with status %d", slot, (long)s->pid,
-                 WEXITSTATUS(status));
+        log_warn("%s (pid %ld) exited with status %d", name, (long)s->pid, WEXITSTATUS(status));
     if (now - s->started_ms < CYCLE_QUICK_DEATH_MS) {
         s->failures++;
         delay = CYCLE_BACKOFF_FIRST_MS << (s->failures < 8 ? s->failures - 1 : 7);
         if (delay > CYCLE_BACKOFF_MAX_MS)
             delay = CYCLE_BACKOFF_MAX_MS;
-        log_warn("worker/%zu died quickly %u times in a row: respawning in %llu ms", slot,
-                 s->failures, (unsigned long long)delay);
+        log_warn("%s died quickly %u times in a row: respawning in %llu ms", name, s->failures,
+                 (unsigned long long)delay);
     } else {
         s->failures = 0;
     }
@@ -138,12 +139,26 @@ static uint64_t cycle_sweep(struct master *m)
     return (uint64_t)m->cfg.tokens_sweep_interval * 1000;
 }
 
+static void cycle_reap_store(struct master *m, int status)
+{
+    if (!m->stopping) {
+        cycle_reclaim(m, STORE_OWNER_SLOT, m->store.generation);
+        cycle_schedule(&m->store, "the store process", status);
+    }
+    m->store.pid = 0;
+}
+
 static void cycle_reap(struct master *m)
 {
+    char name[32];
     int status;
     pid_t pid;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == m->store.pid) {
+            cycle_reap_store(m, status);
+            continue;
+        }
         for (size_t i = 0; i < m->nslots; i++) {
             struct master_slot *s = &m->slots[i];
 
@@ -153,7 +168,10 @@ static void cycle_reap(struct master *m)
              * all of it in (hundreds of MiB, ~0.2 s) just before the unmap. */
             if (!m->stopping) {
                 cycle_reclaim(m, i, s->generation);
-                cycle_schedule(m, s, i, status);
+                snprintf(name, sizeof(name), "worker/%zu", i);
+                cycle_schedule(s, name, status);
+                if (s->retired)
+                    master_listen_close_slot(&m->ls, i);
             }
             s->pid = 0;
             break;
@@ -174,6 +192,8 @@ static void cycle_stop(struct master *m, int signo)
     for (size_t i = 0; i < m->nslots; i++)
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, SIGTERM);
+    if (m->store.pid > 0)
+        kill(m->store.pid, SIGTERM);
 }
 
 /* Starts the slots whose respawn time has come; returns ms until the next one is due. */
@@ -181,6 +201,12 @@ static uint64_t cycle_respawn_due(struct master *m)
 {
     uint64_t now = cycle_now_ms(), next = 1000;
 
+    if (m->store.pid == 0 && !m->store.retired) {
+        if (m->store.respawn_at_ms <= now)
+            master_store_spawn(m, false, -1);
+        else
+            next = m->store.respawn_at_ms - now;
+    }
     for (size_t i = 0; i < m->nslots; i++) {
         struct master_slot *s = &m->slots[i];
 
@@ -194,9 +220,10 @@ static uint64_t cycle_respawn_due(struct master *m)
     return next;
 }
 
+/* Workers running (and the store process, when `running`) or not retired. */
 static size_t cycle_count(const struct master *m, bool running)
 {
-    size_t n = 0;
+    size_t n = running ? m->store.pid > 0 : 0;
 
     for (size_t i = 0; i < m->nslots; i++)
         n += running ? m->slots[i].pid > 0 : !m->slots[i].retired;
@@ -210,6 +237,10 @@ static void cycle_kill_stragglers(struct master *m)
             log_warn("worker/%zu did not stop in time: killing it", i);
             kill(m->slots[i].pid, SIGKILL);
         }
+    }
+    if (m->store.pid > 0) {
+        log_warn("the store process did not stop in time: killing it");
+        kill(m->store.pid, SIGKILL);
     }
     m->stop_deadline_ms = UINT64_MAX;
 }

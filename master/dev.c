@@ -30,6 +30,7 @@
 #include "shm/client.h"
 #include "shm/intern.h"
 #include "shm/log.h"
+#include "worker/journal.h"
 
 #define DEV_CERT_DAYS 825
 
@@ -222,15 +223,17 @@ static int dev_demo_secret(const char *dir, const char *file, char *secret, size
     return 0;
 }
 
-/* Creates a demo client: scopes "read write" (default "read"), client credentials and
- * refresh tokens, tokens in the given format.  Its secret is copied to out. */
-static int dev_demo_make(struct master *m, const char *id, const char *file, int format, char *out,
-                         size_t cap)
+/* Creates a demo client, unless recovery brought it back: scopes "read write" (default
+ * "read"), client credentials and refresh tokens, tokens in the given format, logged
+ * through j.  Its secret is copied to out. */
+static int dev_demo_make(struct master *m, struct worker_journal *j, const char *id,
+                         const char *file, int format, char *out, size_t cap)
 {
     struct shm_owner me = {MASTER_OWNER_SLOT, 1};
-    struct shm_client c = {0};
+    struct shm_client c = {0}, found;
     char secret[128];
     int64_t scopes, defaults;
+    uint64_t version;
     int rc = -1;
 
     if (dev_demo_secret(m->cfg.data_dir, file, secret, sizeof(secret), &c.created) < 0) {
@@ -250,23 +253,35 @@ static int dev_demo_make(struct master *m, const char *id, const char *file, int
     c.access_ttl = m->cfg.tokens_access_ttl;
     c.refresh_ttl = m->cfg.tokens_refresh_ttl;
     c.updated = c.created;
-    if (proto_secret_set(&c, secret, strlen(secret), true) < 0 ||
-        shm_client_create(&m->region, &c, me) < 0)
+    /* A recovered demo client is kept: its secret file still holds its secret. */
+    if (shm_client_find(&m->region, id, strlen(id), &found, NULL) < 0 &&
+        (proto_secret_set(&c, secret, strlen(secret), true) < 0 ||
+         shm_client_create(&m->region, &c, me, &version) < 0 ||
+         j->ops.client_put(j, &c, (uint32_t)version, version) < 0)) {
         log_error("cannot create the demo client %s", id);
-    else if (out)
-        rc = snprintf(out, cap, "%s", secret) < (int)cap ? 0 : -1;
-    else
-        rc = 0;
+        goto done;
+    }
+    rc = out && snprintf(out, cap, "%s", secret) >= (int)cap ? -1 : 0;
+done:
     OPENSSL_cleanse(secret, sizeof(secret));
     return rc;
 }
 
 int master_dev_demo_client(struct master *m)
 {
-    if (dev_demo_make(m, "demo", "demo-client.secret", PROTO_FORMAT_OPAQUE, m->demo_secret,
-                      sizeof(m->demo_secret)) < 0)
+    struct worker_journal j;
+    int rc;
+
+    if (worker_journal_open(&j, m->log_dir, MASTER_OWNER_SLOT, STORE_SYNC_BATCH, &m->region) < 0)
         return -1;
-    return dev_demo_make(m, "demo-jwt", "demo-jwt-client.secret", PROTO_FORMAT_JWT, NULL, 0);
+    rc = dev_demo_make(m, &j, "demo", "demo-client.secret", PROTO_FORMAT_OPAQUE, m->demo_secret,
+                       sizeof(m->demo_secret));
+    if (rc == 0)
+        rc = dev_demo_make(m, &j, "demo-jwt", "demo-jwt-client.secret", PROTO_FORMAT_JWT, NULL, 0);
+    if (worker_journal_commit(&j) < 0)
+        rc = -1;
+    worker_journal_close(&j);
+    return rc;
 }
 
 void master_dev_banner(const struct master *m)

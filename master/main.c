@@ -22,6 +22,7 @@
 #include "proto/keys.h"
 #include "proto/secret.h"
 #include "shm/log.h"
+#include "store/writer.h"
 
 #define EXIT_CONFIG 2
 
@@ -116,23 +117,60 @@ static int main_metadata(struct master *m)
     return 0;
 }
 
+/* DATA_DIR/name, allocated; NULL when out of memory. */
+static char *main_path(const struct master *m, const char *name)
+{
+    size_t n = strlen(m->cfg.data_dir) + strlen(name) + 2;
+    char *p = malloc(n);
+
+    if (p)
+        snprintf(p, n, "%s/%s", m->cfg.data_dir, name);
+    return p;
+}
+
+/* mkdir -m 0700 that accepts an existing directory. */
+static int main_mkdir(const char *dir)
+{
+    if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+        log_error("cannot create the directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The data directory: made when absent, locked against a second tesserad using it, with
+ * its log and database directories; the paths every process is told. */
+static int main_datadir(struct master *m, int *lock_fd)
+{
+    char err[512];
+
+    m->log_dir = main_path(m, "log");
+    m->db_dir = main_path(m, "db");
+    m->sock_path = main_path(m, "store.sock");
+    m->ws.keys_dir = main_path(m, "keys");
+    if (!m->log_dir || !m->db_dir || !m->sock_path || !m->ws.keys_dir)
+        return -1;
+    if (main_mkdir(m->cfg.data_dir) < 0)
+        return -1;
+    if (master_datadir_lock(m->cfg.data_dir, lock_fd, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    if (main_mkdir(m->log_dir) < 0 || main_mkdir(m->db_dir) < 0)
+        return -1;
+    m->ws.log_dir = m->log_dir;
+    m->ws.store_socket = m->sock_path;
+    m->ws.store_sync = store_sync_parse(m->cfg.store_sync);
+    return 0;
+}
+
 /* The JWT signing keys, from DATA_DIR/keys (made on first start), into shared memory. */
 static int main_keys(struct master *m)
 {
     struct shm_owner me = {MASTER_OWNER_SLOT, 1};
-    size_t n = strlen(m->cfg.data_dir) + sizeof("/keys");
-    char *dir = malloc(n);
 
-    if (dir == NULL)
-        return -1;
-    snprintf(dir, n, "%s/keys", m->cfg.data_dir);
-    m->ws.keys_dir = dir;
-    if (mkdir(m->cfg.data_dir, 0700) == -1 && errno != EEXIST) {
-        log_error("cannot create the data directory %s: %s", m->cfg.data_dir, strerror(errno));
-        return -1;
-    }
-    return worker_keys_start(dir, &m->region, (int64_t)time(NULL), proto_keys_retention(&m->proto),
-                             me);
+    return worker_keys_start(m->ws.keys_dir, &m->region, (int64_t)time(NULL),
+                             proto_keys_retention(&m->proto), me);
 }
 
 /* What handlers read: the issuer (configured, else the first listener's URL), defaults. */
@@ -176,7 +214,7 @@ int main(int argc, char **argv)
     struct master m = {0};
     enum shm_log_level level = SHM_LOG_INFO;
     char err[512];
-    int status = EXIT_CONFIG;
+    int status = EXIT_CONFIG, lock_fd = -1;
 
     shm_log_setup("master", SHM_LOG_INFO);
     if (master_config_load(&m.cfg, argc, argv, err, sizeof(err)) < 0 ||
@@ -204,9 +242,15 @@ int main(int argc, char **argv)
     }
     status = 1; /* from here on, failures are of the environment, not the configuration */
     m.slots = calloc(m.nslots, sizeof(*m.slots));
-    if (m.slots == NULL || main_region(&m) < 0 || main_listen(&m) < 0 || main_proto(&m) < 0 ||
-        main_keys(&m) < 0)
+    if (m.slots == NULL || main_datadir(&m, &lock_fd) < 0 || main_region(&m) < 0 ||
+        main_listen(&m) < 0 || main_proto(&m) < 0 || main_keys(&m) < 0)
         goto done;
+    /* Nothing is served before the data is recovered: the listening sockets queue
+     * connections meanwhile, and /readyz answers once the workers exist. */
+    status = master_store_start(&m);
+    if (status != 0)
+        goto done;
+    status = 1;
     if (m.cfg.dev && master_dev_demo_client(&m) < 0)
         goto done;
     if (m.cfg.dev)
@@ -219,6 +263,11 @@ done:
         shm_region_detach(&m.region);
     free(m.slots);
     free((char *)m.ws.keys_dir);
+    free(m.log_dir);
+    free(m.db_dir);
+    free(m.sock_path);
+    if (lock_fd != -1)
+        close(lock_fd);
     free((char *)m.proto.metadata);
     master_config_free(&m.cfg);
     return status;

@@ -38,13 +38,27 @@ struct master {
     uint64_t next_sweep_ms;
     struct master_slot *slots;
     size_t nslots;
+    struct master_slot store;           /* the store process */
+    char *log_dir, *db_dir, *sock_path; /* DATA_DIR/log, DATA_DIR/db, DATA_DIR/store.sock */
     pid_t pid;
     bool stopping;
     uint64_t stop_deadline_ms;
 };
 
-/* Forks the workers and supervises them until SIGTERM/SIGINT; returns the exit status. */
+/* Takes the exclusive lock of data_dir (DATA_DIR/lock): 0 with *fd, or a negative errno
+ * with err saying why (-EWOULDBLOCK: another tesserad uses it). */
+int master_datadir_lock(const char *data_dir, int *fd, char *err, size_t errlen);
+
+/* Forks the workers and supervises them and the store process until SIGTERM/SIGINT;
+ * returns the exit status. */
 int master_cycle_run(struct master *m);
+
+/* Starts the store process, which recovers the data and loads shared memory, and waits
+ * until it is ready.  0, or the exit status to stop with (2: damaged data). */
+int master_store_start(struct master *m);
+/* Forks a store process (recover: the first start, with the write end of the ready pipe).
+ * 0, or -1 (logged). */
+int master_store_spawn(struct master *m, bool recover, int ready_fd);
 
 /* --dev: creates the data directory, the self-signed certificate and the admin token when
  * absent.  0, or -1 with the reason logged. */

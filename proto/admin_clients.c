@@ -168,23 +168,39 @@ static int admin_query(const struct proto_ctx *ctx, const struct proto_request *
 }
 
 /* Replaces (c) or deletes (c NULL) the record of slot if it still holds client id at
- * generation gen (a deleted slot may have been reused), waiting out another writer.
- * 0, -ENOENT or -EBUSY. */
+ * generation gen (a deleted slot may have been reused), waiting out another writer, and
+ * logs the change.  0, -ENOENT, -EBUSY or -EIO (not logged: not to be acknowledged). */
 static int admin_write(const struct proto_ctx *ctx, uint64_t slot, uint32_t gen, const char *id,
                        const struct shm_client *c, bool bump_gen)
 {
     struct shm_client now;
     uint32_t now_gen;
+    uint64_t version = 0;
     int rc = -EBUSY;
 
     for (int i = 0; i < ADMIN_SPINS && rc == -EBUSY; i++) {
         if (shm_client_read(ctx->region, slot, &now, &now_gen) < 0 || now_gen != gen ||
             strcmp(now.id, id) != 0)
             return -ENOENT;
-        rc = c ? shm_client_update(ctx->region, slot, c, bump_gen, ctx->owner)
-               : shm_client_delete(ctx->region, slot, ctx->owner);
+        rc = c ? shm_client_update(ctx->region, slot, c, bump_gen, ctx->owner, &version, &now_gen)
+               : shm_client_delete(ctx->region, slot, ctx->owner, &version);
     }
-    return rc;
+    if (rc < 0)
+        return rc;
+    rc = c ? proto_journal_client_put(ctx, c, now_gen, version)
+           : proto_journal_client_deleted(ctx, id, (uint32_t)version, version);
+    return rc < 0 ? -EIO : 0;
+}
+
+/* Answers a failed admin_write other than -ENOENT. */
+static void admin_write_failed(struct proto_response *res, int rc, const char *why)
+{
+    if (rc == -EBUSY)
+        admin_busy(res);
+    else if (rc == -EIO)
+        admin_error(res, 503, "temporarily_unavailable", "the change could not be made durable");
+    else
+        admin_error(res, 500, "server_error", why);
 }
 
 /* Location: /admin/clients/{id} of a created client. */
@@ -206,6 +222,7 @@ static int admin_create(const struct proto_ctx *ctx, struct shm_client *c, const
     char generated[PROTO_TOKEN_CHARS + 1], id[PROTO_TOKEN_CHARS + 1];
     bool gen_id = c->id[0] == '\0';
     int64_t slot = -EEXIST;
+    uint64_t version = 0;
 
     if (secret == NULL) {
         if (proto_random_token(generated) < 0 ||
@@ -222,7 +239,7 @@ static int admin_create(const struct proto_ctx *ctx, struct shm_client *c, const
             memcpy(c->id, id, PROTO_CLIENT_ID_CHARS);
             c->id[PROTO_CLIENT_ID_CHARS] = '\0';
         }
-        slot = shm_client_create(ctx->region, c, ctx->owner);
+        slot = shm_client_create(ctx->region, c, ctx->owner, &version);
         if (!gen_id)
             break;
     }
@@ -234,6 +251,8 @@ static int admin_create(const struct proto_ctx *ctx, struct shm_client *c, const
         admin_error(res, 503, "temporarily_unavailable", "the client table is full");
     else if (slot < 0)
         goto fail;
+    else if (proto_journal_client_put(ctx, c, (uint32_t)version, version) < 0)
+        admin_write_failed(res, -EIO, NULL);
     else {
         admin_answer_client(ctx, 201, c, secret, res);
         admin_location(c, res);
@@ -299,10 +318,8 @@ static int admin_replace(const struct proto_ctx *ctx, uint64_t slot, uint32_t ge
     rc = admin_write(ctx, slot, gen, c->id, c, false);
     if (rc == -ENOENT)
         return rc;
-    if (rc == -EBUSY)
-        admin_busy(res);
-    else if (rc < 0)
-        admin_error(res, 500, "server_error", "the client could not be replaced");
+    if (rc < 0)
+        admin_write_failed(res, rc, "the client could not be replaced");
     else
         admin_answer_client(ctx, 200, c, NULL, res);
     return 0;
@@ -372,10 +389,8 @@ void proto_admin_client_delete(const struct proto_ctx *ctx, const struct proto_r
     rc = slot < 0 ? -ENOENT : admin_write(ctx, (uint64_t)slot, gen, id, NULL, false);
     if (rc == -ENOENT)
         admin_not_found(res);
-    else if (rc == -EBUSY)
-        admin_busy(res);
     else if (rc < 0)
-        admin_error(res, 500, "server_error", "the client could not be deleted");
+        admin_write_failed(res, rc, "the client could not be deleted");
     else
         admin_answer_client(ctx, 200, &c, NULL, res);
 }
@@ -437,10 +452,8 @@ void proto_admin_client_post(const struct proto_ctx *ctx, const struct proto_req
     rc = admin_write(ctx, (uint64_t)slot, gen, id, &c, revoke);
     if (rc == -ENOENT)
         admin_not_found(res);
-    else if (rc == -EBUSY)
-        admin_busy(res);
     else if (rc < 0)
-        admin_error(res, 500, "server_error", "the secret could not be changed");
+        admin_write_failed(res, rc, "the secret could not be changed");
     else
         admin_answer_secret(id, secret, res);
 done:

@@ -15,6 +15,24 @@
 
 struct proto_keys;
 struct proto_keystore;
+struct shm_client;
+struct shm_token;
+
+/* Durability: how handlers report the changes they made to shared memory, for the worker
+ * to log.  The worker holds every response of the loop turn in which a change was reported
+ * until its records are synced, so a handler answers as if the change were durable; a
+ * report that fails (returns < 0) means the change will not be made durable and the
+ * handler answers 503 instead.  Texts are passed because interned ids do not survive a
+ * restart.  NULL (unit tests, tools): nothing is logged. */
+struct proto_journal {
+    void *arg;
+    int (*token_issued)(void *arg, const struct shm_token *t, const char *client_id,
+                        const char *scope, const char *audience);
+    int (*token_revoked)(void *arg, const uint8_t hash[32]);
+    /* A client created or changed, with its generation and the change's version. */
+    int (*client_put)(void *arg, const struct shm_client *c, uint32_t generation, uint64_t version);
+    int (*client_deleted)(void *arg, const char *id, uint32_t generation, uint64_t version);
+};
 
 /* Read-only settings, filled by the master before fork. */
 struct proto_config {
@@ -40,10 +58,44 @@ struct proto_ctx {
     struct shm_owner owner;                /* this worker, for shared-memory claims */
     struct proto_keys *keys;               /* signing keys (JWT), per worker */
     const struct proto_keystore *keystore; /* persists keys (the worker's files) */
+    const struct proto_journal *journal;   /* logs changes; NULL: nothing is logged */
     struct proto_buf *arena;               /* scratch for decoded parameters, reused per request */
     struct proto_params *params;           /* the request's parameters, reused per request */
     const char *peer;                      /* the client's address, set per request */
     const uint8_t *peer_key;               /* SHA-256 of "ip:" and it (rate limits), or NULL */
 };
+
+/* The journal's calls, doing nothing without a journal: 0, or < 0 (answer 503). */
+static inline int proto_journal_token_issued(const struct proto_ctx *ctx, const struct shm_token *t,
+                                             const char *client_id, const char *scope,
+                                             const char *audience)
+{
+    const struct proto_journal *j = ctx->journal;
+
+    return j ? j->token_issued(j->arg, t, client_id, scope, audience) : 0;
+}
+
+static inline int proto_journal_token_revoked(const struct proto_ctx *ctx, const uint8_t hash[32])
+{
+    const struct proto_journal *j = ctx->journal;
+
+    return j ? j->token_revoked(j->arg, hash) : 0;
+}
+
+static inline int proto_journal_client_put(const struct proto_ctx *ctx, const struct shm_client *c,
+                                           uint32_t generation, uint64_t version)
+{
+    const struct proto_journal *j = ctx->journal;
+
+    return j ? j->client_put(j->arg, c, generation, version) : 0;
+}
+
+static inline int proto_journal_client_deleted(const struct proto_ctx *ctx, const char *id,
+                                               uint32_t generation, uint64_t version)
+{
+    const struct proto_journal *j = ctx->journal;
+
+    return j ? j->client_deleted(j->arg, id, generation, version) : 0;
+}
 
 #endif

@@ -8,6 +8,9 @@
 
 void proto_token_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,
                           struct proto_response *res);
+/* GET /metrics: Prometheus text (durability lag, token table fill). */
+void proto_metrics_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,
+                            struct proto_response *res);
 void proto_validate_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,
                              struct proto_response *res);
 void proto_introspect_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,

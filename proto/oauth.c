@@ -320,8 +320,9 @@ int proto_token_find(const struct proto_ctx *ctx, const char *token, size_t len,
 }
 
 struct grant_revoke {
-    struct shm_table *t;
+    const struct proto_ctx *ctx;
     uint64_t family;
+    int rc;
 };
 
 static int grant_visit(const struct shm_entry *e, void *arg)
@@ -330,20 +331,25 @@ static int grant_visit(const struct shm_entry *e, void *arg)
     struct shm_token tok;
 
     shm_token_decode(e->words, &tok);
-    if (tok.parent == g->family && !e->revoked)
-        shm_table_revoke(g->t, e);
+    if (tok.parent == g->family && !e->revoked &&
+        shm_table_revoke(g->ctx->region->tokens, e) == 0 &&
+        proto_journal_token_revoked(g->ctx, tok.hash) < 0)
+        g->rc = -EIO;
     return 0;
 }
 
-void proto_token_revoke_grant(const struct proto_ctx *ctx, const struct shm_token *t)
+int proto_token_revoke_grant(const struct proto_ctx *ctx, const struct shm_token *t)
 {
-    struct grant_revoke g = {ctx->region->tokens, t->parent};
+    struct grant_revoke g = {ctx, t->parent, 0};
 
     shm_token_revoke(ctx->region, t->hash);
+    if (proto_journal_token_revoked(ctx, t->hash) < 0)
+        g.rc = -EIO;
     /* Every token of a refresh grant carries the grant's family in `parent`; revoking the
      * refresh token ends them all (RFC 7009 §2.1).  A full scan: revocations are rare. */
     if (t->kind == SHM_TOKEN_REFRESH && t->parent)
         shm_table_iterate(ctx->region->tokens, grant_visit, &g, ctx->owner);
+    return g.rc;
 }
 
 void proto_token_id(const struct shm_token *t, char out[24])

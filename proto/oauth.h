@@ -71,8 +71,9 @@ void proto_token_hash(const char *token, size_t len, uint8_t out[32]);
 /* Finds the entry of a presented token.  0 and *t, or -ENOENT. */
 int proto_token_find(const struct proto_ctx *ctx, const char *token, size_t len,
                      struct shm_token *t);
-/* Revokes t and, for a refresh token, every token of its grant (same parent family). */
-void proto_token_revoke_grant(const struct proto_ctx *ctx, const struct shm_token *t);
+/* Revokes t and, for a refresh token, every token of its grant (same parent family), and
+ * logs the revocations.  0, or -EIO when one could not be logged (answer 503). */
+int proto_token_revoke_grant(const struct proto_ctx *ctx, const struct shm_token *t);
 
 /* A stable public id of a token (jti of opaque tokens, session id): the base64url of the
  * first 16 bytes of its hash, 22 characters and a NUL. */

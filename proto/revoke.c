@@ -41,7 +41,10 @@ void proto_revoke_endpoint(const struct proto_ctx *ctx, const struct proto_reque
             revoke_unavailable(res, caller.method);
             return;
         }
-        proto_token_revoke_grant(ctx, &t);
+        if (proto_token_revoke_grant(ctx, &t) < 0) {
+            revoke_unavailable(res, caller.method);
+            return;
+        }
     } else if (rc == -ENOSPC) {
         revoke_unavailable(res, caller.method);
         return;
@@ -69,7 +72,10 @@ void proto_session_delete(const struct proto_ctx *ctx, const struct proto_reques
                               "Bearer realm=\"tessera\", error=\"invalid_token\"");
         return;
     }
-    proto_token_revoke_grant(ctx, &t);
+    if (proto_token_revoke_grant(ctx, &t) < 0) {
+        revoke_unavailable(res, PROTO_AUTH_NONE);
+        return;
+    }
     proto_response_json(res, 200, "{}");
     proto_oauth_nostore(res);
 }

@@ -27,6 +27,7 @@ static void health_ready(const struct proto_ctx *ctx, const struct proto_request
 const struct proto_route proto_routes[] = {
     {HTTP_GET, "/healthz", health_live},
     {HTTP_GET, "/readyz", health_ready},
+    {HTTP_GET, "/metrics", proto_metrics_endpoint},
     {HTTP_POST, "/oauth2/token", proto_token_endpoint},
     {HTTP_POST, "/token", proto_token_endpoint},        /* WSO2 */
     {HTTP_POST, "/access_token", proto_token_endpoint}, /* thephpleague */

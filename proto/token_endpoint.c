@@ -140,11 +140,13 @@ static int token_ttl(const struct proto_ctx *ctx, struct grant *g, struct proto_
     return 0;
 }
 
-/* Records a token in the shared table.  -ENOSPC when it is full. */
+/* Records a token in the shared table and the log.  -ENOSPC when the table is full, -EIO
+ * when the log cannot take it. */
 static int token_record(const struct proto_ctx *ctx, const struct grant *g, const char *token,
                         size_t len, uint8_t kind, uint8_t flags, uint32_t ttl)
 {
     struct shm_token t = {0};
+    int rc;
     int64_t scope = shm_intern_put(ctx->region, g->scope, (size_t)g->scope_len, ctx->owner);
     int64_t aud = shm_intern_put(ctx->region, g->aud, strlen(g->aud), ctx->owner);
 
@@ -160,7 +162,10 @@ static int token_record(const struct proto_ctx *ctx, const struct grant *g, cons
     t.kind = kind;
     t.flags = flags;
     t.parent = g->family;
-    return shm_token_insert(ctx->region, &t, ctx->owner);
+    rc = shm_token_insert(ctx->region, &t, ctx->owner);
+    if (rc == 0 && proto_journal_token_issued(ctx, &t, g->client.rec.id, g->scope, g->aud) < 0)
+        rc = -EIO;
+    return rc;
 }
 
 static int token_mint_jwt(const struct proto_ctx *ctx, const struct grant *g, struct proto_buf *out)
@@ -221,8 +226,10 @@ static void token_issue(const struct proto_ctx *ctx, struct grant *g, struct pro
         rc = token_record(ctx, g, refresh, PROTO_TOKEN_CHARS, SHM_TOKEN_REFRESH, 0,
                           g->client.rec.refresh_ttl ? g->client.rec.refresh_ttl
                                                     : ctx->cfg->default_refresh_ttl);
-    if (rc == -ENOSPC) {
-        token_fail(res, 503, "temporarily_unavailable", "the token table is full", g);
+    if (rc == -ENOSPC || rc == -EIO) {
+        token_fail(res, 503, "temporarily_unavailable",
+                   rc == -EIO ? "the token could not be made durable" : "the token table is full",
+                   g);
         goto done;
     }
     if (rc < 0)
@@ -307,7 +314,9 @@ static int grant_take_refresh(const struct proto_ctx *ctx, struct grant *g, stru
             return -ENOENT;
         rc = take ? shm_table_revoke(ctx->region->tokens, &e) : 0;
     } while (rc == -EAGAIN);
-    return rc < 0 ? -ENOENT : 0;
+    if (rc < 0)
+        return -ENOENT;
+    return take && proto_journal_token_revoked(ctx, h) < 0 ? -EIO : 0;
 }
 
 static void grant_refresh(const struct proto_ctx *ctx, struct grant *g, struct proto_response *res)
@@ -332,7 +341,12 @@ static void grant_refresh(const struct proto_ctx *ctx, struct grant *g, struct p
         return;
     /* Only a request that will be granted uses the refresh token up: a typo in scope or
      * validity_period must not end the client's grant. */
-    if (grant_take_refresh(ctx, g, &old, true) < 0) {
+    rc = grant_take_refresh(ctx, g, &old, true);
+    if (rc == -EIO) {
+        token_fail(res, 503, "temporarily_unavailable", "the change could not be made durable", g);
+        return;
+    }
+    if (rc < 0) {
         token_fail(res, 400, "invalid_grant", "the refresh token was used or revoked meanwhile", g);
         return;
     }

@@ -170,7 +170,25 @@ static int64_t client_alloc(struct shm_region *r, struct shm_owner who, uint64_t
     return -ENOSPC;
 }
 
-int64_t shm_client_create(struct shm_region *r, const struct shm_client *c, struct shm_owner who)
+/* The next value of the change clock. */
+static uint64_t client_tick(struct shm_region *r)
+{
+    return atomic_fetch_add_explicit(&r->clients->clock, 1, memory_order_acq_rel) + 1;
+}
+
+void shm_clients_clock_raise(struct shm_region *r, uint64_t at_least)
+{
+    uint64_t cur = atomic_load_explicit(&r->clients->clock, memory_order_relaxed);
+
+    while (cur < at_least &&
+           !atomic_compare_exchange_weak_explicit(&r->clients->clock, &cur, at_least,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+        ;
+}
+
+/* Creates c with generation gen, or with the next clock value when gen is 0. */
+static int64_t client_create(struct shm_region *r, const struct shm_client *c, uint64_t gen,
+                             struct shm_owner who, uint64_t *version)
 {
     uint64_t words[SHM_CLIENT_INDEX_WORDS], locked;
     struct shm_client_slot *s;
@@ -179,8 +197,13 @@ int64_t shm_client_create(struct shm_region *r, const struct shm_client *c, stru
     if (slot < 0)
         return slot;
     s = client_slot(r, (uint64_t)slot);
-    /* A reused slot keeps counting generations, so tokens of its last client stay dead. */
-    atomic_fetch_add_explicit(&s->generation, 1, memory_order_acq_rel);
+    /* Taken under the slot's lock, so the order of versions is the order of changes.  A
+     * clock value is above every generation a reused slot had: its old tokens stay dead. */
+    if (gen == 0)
+        gen = client_tick(r);
+    if (version)
+        *version = gen;
+    atomic_store_explicit(&s->generation, gen, memory_order_release);
     client_publish(s, c);
     client_key(c->id, strnlen(c->id, sizeof(c->id)), words);
     words[4] = (uint64_t)slot;
@@ -191,6 +214,19 @@ int64_t shm_client_create(struct shm_region *r, const struct shm_client *c, stru
     }
     client_unlock(s, locked, CS_LIVE);
     return slot;
+}
+
+int64_t shm_client_create(struct shm_region *r, const struct shm_client *c, struct shm_owner who,
+                          uint64_t *version)
+{
+    return client_create(r, c, 0, who, version);
+}
+
+int64_t shm_client_restore(struct shm_region *r, const struct shm_client *c, uint32_t generation,
+                           struct shm_owner who)
+{
+    shm_clients_clock_raise(r, generation);
+    return client_create(r, c, generation ? generation : client_tick(r), who, NULL);
 }
 
 int64_t shm_client_find_hashed(const struct shm_region *r, const uint8_t key[32], const char *id,
@@ -229,10 +265,10 @@ static void client_unindex(struct shm_region *r, uint64_t slot, const struct shm
 }
 
 int shm_client_update(struct shm_region *r, uint64_t slot, const struct shm_client *c,
-                      bool bump_gen, struct shm_owner who)
+                      bool bump_gen, struct shm_owner who, uint64_t *version, uint32_t *gen)
 {
     struct shm_client_slot *s;
-    uint64_t locked;
+    uint64_t locked, v;
 
     if (slot >= r->clients->capacity)
         return -ENOENT;
@@ -241,18 +277,23 @@ int shm_client_update(struct shm_region *r, uint64_t slot, const struct shm_clie
     if (locked == 0)
         return CS_STATE(atomic_load_explicit(&s->state, memory_order_relaxed)) == CS_LIVE ? -EBUSY
                                                                                           : -ENOENT;
+    v = client_tick(r);
     client_publish(s, c);
     if (bump_gen)
-        atomic_fetch_add_explicit(&s->generation, 1, memory_order_acq_rel);
+        atomic_store_explicit(&s->generation, v, memory_order_release);
+    if (version)
+        *version = v;
+    if (gen)
+        *gen = (uint32_t)atomic_load_explicit(&s->generation, memory_order_relaxed);
     client_unlock(s, locked, CS_LIVE);
     return 0;
 }
 
-int shm_client_delete(struct shm_region *r, uint64_t slot, struct shm_owner who)
+int shm_client_delete(struct shm_region *r, uint64_t slot, struct shm_owner who, uint64_t *version)
 {
     struct shm_client_slot *s;
     struct shm_client c;
-    uint64_t locked;
+    uint64_t locked, v;
 
     if (shm_client_read(r, slot, &c, NULL) < 0)
         return -ENOENT;
@@ -260,7 +301,10 @@ int shm_client_delete(struct shm_region *r, uint64_t slot, struct shm_owner who)
     locked = client_lock(r, s, CS_LIVE, who);
     if (locked == 0)
         return -EBUSY;
-    atomic_fetch_add_explicit(&s->generation, 1, memory_order_acq_rel);
+    v = client_tick(r);
+    if (version)
+        *version = v;
+    atomic_store_explicit(&s->generation, v, memory_order_release);
     client_unindex(r, slot, &c, who);
     client_unlock(s, locked, CS_FREE);
     return 0;

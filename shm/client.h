@@ -60,7 +60,13 @@ struct shm_client_slot {
 struct shm_clients {
     uint64_t capacity;
     _Atomic uint64_t hint; /* where the last allocation ended, to start the next scan */
-    uint64_t pad[6];
+    /* The change clock: every create, update and delete takes the next value as its
+     * version (the durable log orders a client's changes by it, whichever worker made
+     * them), and a new generation is such a value too, so no two client instances ever
+     * share a generation, even across restarts (the store restarts the clock above every
+     * value it holds). */
+    _Atomic uint64_t clock;
+    uint64_t pad[5];
     /* Per owner: the slot (plus one) whose writer lock it is taking or holds.  A process
      * holds at most one, so a dead owner's lock is found without scanning every client. */
     _Atomic uint64_t locking[SHM_TABLE_OWNERS];
@@ -72,8 +78,15 @@ void shm_clients_init(struct shm_clients *c, uint64_t capacity);
 /* The index's payload words: key and slot. */
 #define SHM_CLIENT_INDEX_WORDS 5
 
-/* Creates a client.  Returns its slot (>= 0), -EEXIST (id taken), -ENOSPC (full). */
-int64_t shm_client_create(struct shm_region *r, const struct shm_client *c, struct shm_owner who);
+/* Creates a client; its generation is the change's version, stored in *version (may be
+ * NULL).  Returns its slot (>= 0), -EEXIST (id taken), -ENOSPC (full). */
+int64_t shm_client_create(struct shm_region *r, const struct shm_client *c, struct shm_owner who,
+                          uint64_t *version);
+/* Recovery: creates a client as stored, with its stored generation.  As shm_client_create. */
+int64_t shm_client_restore(struct shm_region *r, const struct shm_client *c, uint32_t generation,
+                           struct shm_owner who);
+/* Recovery: moves the change clock past `at_least` (the largest version stored). */
+void shm_clients_clock_raise(struct shm_region *r, uint64_t at_least);
 /* Finds a client by id: slot (>= 0) with *out and *gen, or -ENOENT. */
 int64_t shm_client_find(const struct shm_region *r, const char *id, size_t len,
                         struct shm_client *out, uint32_t *gen);
@@ -83,12 +96,15 @@ int64_t shm_client_find_hashed(const struct shm_region *r, const uint8_t key[32]
 /* Reads the record in slot: 0, or -ENOENT when the slot is free. */
 int shm_client_read(const struct shm_region *r, uint64_t slot, struct shm_client *out,
                     uint32_t *gen);
-/* Replaces the record of slot (same id); bump_gen also revokes all its tokens.
- * 0, -ENOENT, or -EBUSY (another writer holds the client). */
+/* Replaces the record of slot (same id); bump_gen also revokes all its tokens (the new
+ * generation is the change's version).  *version (may be NULL) gets the change's version,
+ * *gen (may be NULL) the generation after it.  0, -ENOENT, or -EBUSY (another writer holds
+ * the client). */
 int shm_client_update(struct shm_region *r, uint64_t slot, const struct shm_client *c,
-                      bool bump_gen, struct shm_owner who);
-/* Deletes the client in slot and revokes all its tokens.  0, -ENOENT or -EBUSY. */
-int shm_client_delete(struct shm_region *r, uint64_t slot, struct shm_owner who);
+                      bool bump_gen, struct shm_owner who, uint64_t *version, uint32_t *gen);
+/* Deletes the client in slot and revokes all its tokens; *version as above.
+ * 0, -ENOENT or -EBUSY. */
+int shm_client_delete(struct shm_region *r, uint64_t slot, struct shm_owner who, uint64_t *version);
 /* The generation of slot now (0xffffffff-safe: compared as 32 bits). */
 uint32_t shm_client_generation(const struct shm_region *r, uint64_t slot);
 /* Releases locks and half-created slots of a dead owner; returns how many. */

@@ -20,6 +20,7 @@
 #include "shm/region.h"
 #include "shm/jti.h"
 #include "shm/keys.h"
+#include "shm/logstat.h"
 #include "shm/token.h"
 
 #define REGION_ALIGN 4096
@@ -55,6 +56,8 @@ static void region_layout(struct shm_region_header *h, const struct shm_region_s
     off += region_align(sizeof(struct shm_ratelimit));
     h->keys_off = off;
     off += region_align(shm_keys_size());
+    h->logstat_off = off;
+    off += region_align(sizeof(struct shm_logstat));
     h->size = off;
 }
 
@@ -69,6 +72,7 @@ static void region_bind(struct shm_region *r)
     r->jti = (struct shm_table *)(base + r->hdr->jti_off);
     r->ratelimit = (struct shm_ratelimit *)(base + r->hdr->ratelimit_off);
     r->keys = (struct shm_keys *)(base + r->hdr->keys_off);
+    r->logstat = (struct shm_logstat *)(base + r->hdr->logstat_off);
 }
 
 static int region_map(struct shm_region *r, int fd, size_t size)

@@ -17,9 +17,10 @@
 
 struct shm_ratelimit;
 struct shm_keys;
+struct shm_logstat;
 
 #define SHM_REGION_MAGIC "TESSERA"
-#define SHM_REGION_LAYOUT 3
+#define SHM_REGION_LAYOUT 4
 
 struct shm_region_header {
     char magic[8];
@@ -27,7 +28,7 @@ struct shm_region_header {
     uint32_t header_size;
     uint64_t size;
     uint64_t tokens_off, clients_off, client_index_off, intern_off, jti_off, ratelimit_off,
-        keys_off;
+        keys_off, logstat_off;
     uint64_t tokens_capacity, clients_capacity, intern_capacity, jti_capacity;
 };
 
@@ -51,6 +52,7 @@ struct shm_region {
     struct shm_table *jti;
     struct shm_ratelimit *ratelimit;
     struct shm_keys *keys;
+    struct shm_logstat *logstat;
 };
 
 /* Master: creates and formats a region.  0, or a negative errno (the cause is logged). */

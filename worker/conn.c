@@ -54,6 +54,15 @@ void worker__conn_close(struct conn *c)
     if (c->closed)
         return;
     c->closed = c->closing = true;
+    if (c->held) {
+        c->held = false;
+        if (c->held_prev)
+            c->held_prev->held_next = c->held_next;
+        else
+            w->held = c->held_next;
+        if (c->held_next)
+            c->held_next->held_prev = c->held_prev;
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -138,6 +147,10 @@ static void on_shutdown(uv_shutdown_t *req, int status)
  * on_shutdown).  The timer bounds a peer that does not take our output. */
 static void conn_finish(struct conn *c)
 {
+    if (c->held) {
+        c->close_after = true; /* worker__conn_release() finishes once the output is out */
+        return;
+    }
     if (c->closing)
         return;
     c->closing = true;
@@ -228,6 +241,8 @@ static void conn_flush(struct conn *c)
     char *p;
     long n;
 
+    if (c->held)
+        return; /* it reports changes that are not durable yet */
     if (c->ssl == NULL) {
         conn_write(c, c->out.data, c->out.len);
         proto_buf_reset(&c->out);
@@ -263,17 +278,46 @@ static const char *conn_error_code(int status)
     }
 }
 
+/* Holds c's output until the loop turn's commit (the check handle in worker.c). */
+static void conn_hold(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (c->held)
+        return;
+    c->held = true;
+    c->held_prev = NULL;
+    c->held_next = w->held;
+    if (w->held)
+        w->held->held_prev = c;
+    w->held = c;
+}
+
+void worker__conn_release(struct conn *c)
+{
+    c->held = false;
+    c->held_next = c->held_prev = NULL;
+    conn_flush(c);
+    if (c->close_after)
+        conn_finish(c);
+    else
+        conn_timer_update(c);
+}
+
 /* Answers one parsed request into c->out. */
 static void conn_answer(struct conn *c)
 {
     struct worker *w = c->w;
     const struct proto_request *req = &c->http.req;
+    size_t pending = worker_journal_pending(&w->journal);
     bool close;
 
     proto_response_reset(&w->res);
     w->ctx.peer = c->peer[0] ? c->peer : NULL;
     w->ctx.peer_key = c->peer[0] ? c->peer_key : NULL;
     proto_router_dispatch(proto_routes, proto_nroutes, &w->ctx, req, &w->res);
+    if (worker_journal_pending(&w->journal) != pending)
+        conn_hold(c);
     close = !req->keep_alive || w->res.close || w->draining;
     if (!close && req->http10)
         proto_response_header(&w->res, "Connection", "keep-alive");
@@ -414,6 +458,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (!ok)
         c->close_after = true;
+    if (c->held)
+        return; /* worker__conn_release() goes on after the commit */
     conn_flush(c);
     if (c->close_after)
         conn_finish(c);

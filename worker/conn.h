@@ -11,6 +11,7 @@
 #include "proto/http.h"
 #include "proto/response.h"
 #include "proto/router.h"
+#include "worker/journal.h"
 #include "worker/worker.h"
 
 #define WORKER_READ_BUF (64 * 1024)
@@ -42,6 +43,8 @@ struct conn {
     bool peer_eof;    /* the peer sent EOF: nothing more will be read */
     bool linger;      /* after our shutdown, read until the peer closes (on_shutdown) */
     bool shut_down;   /* our shutdown completed: lingering until the peer closes */
+    bool held;        /* its output reports changes not yet durable: sent after the commit */
+    struct conn *held_next, *held_prev; /* the worker's list of held connections */
 };
 
 struct worker_accept {
@@ -65,7 +68,10 @@ struct worker {
     uv_timer_t drain_timer;
     struct conn *conns; /* every open connection, for draining */
     size_t nconns;
-    struct proto_response res; /* reused by every request */
+    struct worker_journal journal; /* ctx.journal: the changes of this worker, logged */
+    uv_check_t commit;             /* once per loop turn: commit, then release held output */
+    struct conn *held;             /* connections waiting for the commit */
+    struct proto_response res;     /* reused by every request */
     struct proto_ctx ctx;
     struct proto_buf arena;     /* ctx.arena */
     struct proto_params params; /* ctx.params */
@@ -85,5 +91,7 @@ void worker__conn_close(struct conn *c);
 void worker__conn_gone(struct worker *w);
 /* Refreshes the cached Date header value. */
 void worker__clock(struct worker *w);
+/* After a commit: sends what a held connection was holding back. */
+void worker__conn_release(struct conn *c);
 
 #endif

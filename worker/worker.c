@@ -77,6 +77,7 @@ static void on_closed_quietly(uv_handle_t *h)
 
 static void worker_close_handles(struct worker *w)
 {
+    uv_close((uv_handle_t *)&w->commit, on_closed_quietly);
     uv_close((uv_handle_t *)&w->sig_term, on_closed_quietly);
     uv_close((uv_handle_t *)&w->sig_int, on_closed_quietly);
     uv_close((uv_handle_t *)&w->drain_timer, on_closed_quietly);
@@ -131,6 +132,32 @@ static void on_signal(uv_signal_t *s, int signum)
     worker_drain(s->data);
 }
 
+/* Once per loop turn, after the turn's reads: the group commit.  The records every handler
+ * of the turn reported go out with one write and one fdatasync, then the responses that
+ * report them.  If the log cannot take them, nothing of them is acknowledged: the held
+ * connections are closed unanswered and the worker exits, so its replacement reopens the
+ * log from what reached the disk. */
+static void on_commit(uv_check_t *h)
+{
+    struct worker *w = h->data;
+    struct conn *c;
+
+    if (w->held == NULL && worker_journal_pending(&w->journal) == 0)
+        return;
+    if (worker_journal_commit(&w->journal) < 0) {
+        while (w->held)
+            worker__conn_close(w->held);
+        log_error("stopping: changes cannot be made durable");
+        _exit(1);
+    }
+    while ((c = w->held) != NULL) {
+        w->held = c->held_next;
+        if (w->held)
+            w->held->held_prev = NULL;
+        worker__conn_release(c);
+    }
+}
+
 static int worker_setup(struct worker *w, const struct worker_listener *ls, size_t nls)
 {
     int rc = uv_loop_init(&w->loop);
@@ -153,6 +180,10 @@ static int worker_setup(struct worker *w, const struct worker_listener *ls, size
         a->poll.data = a;
         w->nacc++;
     }
+    uv_check_init(&w->loop, &w->commit);
+    w->commit.data = w;
+    uv_check_start(&w->commit, on_commit);
+    uv_unref((uv_handle_t *)&w->commit); /* it alone must not keep a draining loop alive */
     uv_signal_init(&w->loop, &w->sig_term);
     uv_signal_init(&w->loop, &w->sig_int);
     uv_timer_init(&w->loop, &w->drain_timer);
@@ -168,7 +199,7 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
 {
     struct proto_keystore keystore;
     struct worker *w;
-    int status = 1;
+    int status = 1, rc;
 
     /* Die with the master; and if it is already gone, do not serve as an orphan. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -191,7 +222,17 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
     worker_keystore_init(&keystore, s->keys_dir);
     w->ctx.keystore = &keystore;
     w->ctx.keys = proto_keys_new();
-    if (w->ctx.keys == NULL || worker_setup(w, ls, nls) < 0)
+    if (w->ctx.keys == NULL)
+        goto done;
+    rc = worker_journal_open(&w->journal, s->log_dir, id->slot, (enum store_sync)s->store_sync,
+                             s->region);
+    if (rc < 0) {
+        /* A corrupt log is not cured by respawning: the slot retires (status 2). */
+        status = rc == -EBADMSG || rc == -ENOTSUP ? 2 : 1;
+        goto done;
+    }
+    w->ctx.journal = &w->journal.ops;
+    if (worker_setup(w, ls, nls) < 0)
         goto done;
     log_info("serving (slot %u, generation %u)", id->slot, id->generation);
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -199,6 +240,7 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
              (unsigned long long)w->requests);
     status = 0;
 done:
+    worker_journal_close(&w->journal);
     uv_loop_close(&w->loop);
     proto_response_free(&w->res);
     proto_buf_free(&w->arena);

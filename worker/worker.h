@@ -34,6 +34,9 @@ struct worker_settings {
     struct shm_region *region;        /* the shared tables, mapped before fork */
     const struct proto_config *proto; /* what handlers read */
     const char *keys_dir;             /* DATA_DIR/keys: signing keys persisted by rotation */
+    const char *log_dir;              /* DATA_DIR/log: the per-slot log segments */
+    const char *store_socket;         /* DATA_DIR/store.sock: the store process's control socket */
+    int store_sync;                   /* enum store_sync: store.sync */
 };
 
 /* Identity of a worker: its slot and how many times the slot was spawned. */

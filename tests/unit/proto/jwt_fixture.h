@@ -95,7 +95,7 @@ static inline int fx_client(struct fx *f, const char *id, int64_t created)
     c.grant_types = PROTO_GRANT_CLIENT_CREDENTIALS;
     c.access_ttl = 600;
     c.created = created;
-    slot = shm_client_create(&f->region, &c, me);
+    slot = shm_client_create(&f->region, &c, me, NULL);
     if (slot < 0)
         return -1;
     f->client_slot = (uint64_t)slot;

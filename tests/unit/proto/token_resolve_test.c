@@ -82,11 +82,12 @@ static void test_revocation_reaches_jwts(void **state)
     assert_int_equal(shm_token_state(&f->region, &t, f->ctx.now), SHM_TOKEN_REVOKED);
     /* Revoking every token of the client reaches a recorded JWT... */
     assert_int_equal(proto_token_resolve(&f->ctx, b.data, b.len, &t, &c), 0);
-    assert_int_equal(shm_client_update(&f->region, f->client_slot, &c, true, f->ctx.owner), 0);
+    assert_int_equal(
+        shm_client_update(&f->region, f->client_slot, &c, true, f->ctx.owner, NULL, NULL), 0);
     assert_int_equal(proto_token_resolve(&f->ctx, b.data, b.len, &t, &c), 0);
     assert_int_equal(shm_token_state(&f->region, &t, f->ctx.now), SHM_TOKEN_REVOKED);
     /* ...and deleting the client ends it. */
-    assert_int_equal(shm_client_delete(&f->region, f->client_slot, f->ctx.owner), 0);
+    assert_int_equal(shm_client_delete(&f->region, f->client_slot, f->ctx.owner, NULL), 0);
     assert_int_equal(proto_token_resolve(&f->ctx, b.data, b.len, &t, &c), -ENOENT);
     proto_buf_free(&a);
     proto_buf_free(&b);

@@ -95,7 +95,7 @@ static void test_token_roundtrip(void **state)
     int64_t slot;
 
     make_client(&c, "svc-a");
-    slot = shm_client_create(r, &c, me);
+    slot = shm_client_create(r, &c, me, NULL);
     assert_true(slot >= 0);
     assert_int_equal(shm_client_find(r, "svc-a", 5, &c, &gen), slot);
     token_hash("token-1", t.hash);
@@ -161,7 +161,7 @@ static void test_client_generation_revokes_all(void **state)
     int64_t slot;
 
     make_client(&c, "svc-b");
-    slot = shm_client_create(r, &c, me);
+    slot = shm_client_create(r, &c, me, NULL);
     assert_true(slot >= 0);
     assert_int_equal(shm_client_read(r, (uint64_t)slot, &c, &gen), 0);
     token_hash("token-b", t.hash);
@@ -173,13 +173,13 @@ static void test_client_generation_revokes_all(void **state)
     assert_int_equal(shm_token_state(r, &got, 10), SHM_TOKEN_ACTIVE);
     /* An update that keeps the generation keeps the tokens. */
     snprintf(c.name, sizeof(c.name), "renamed");
-    assert_int_equal(shm_client_update(r, (uint64_t)slot, &c, false, me), 0);
+    assert_int_equal(shm_client_update(r, (uint64_t)slot, &c, false, me, NULL, NULL), 0);
     assert_int_equal(shm_token_state(r, &got, 10), SHM_TOKEN_ACTIVE);
     assert_int_equal(shm_client_read(r, (uint64_t)slot, &c, &gen2), 0);
     assert_string_equal(c.name, "renamed");
     assert_int_equal(gen2, gen);
     /* One bump revokes every token of the client. */
-    assert_int_equal(shm_client_update(r, (uint64_t)slot, &c, true, me), 0);
+    assert_int_equal(shm_client_update(r, (uint64_t)slot, &c, true, me, NULL, NULL), 0);
     assert_int_equal(shm_token_state(r, &got, 10), SHM_TOKEN_REVOKED);
 }
 
@@ -191,19 +191,19 @@ static void test_client_create_find_delete(void **state)
     int64_t slot, again;
 
     make_client(&c, "svc-c");
-    slot = shm_client_create(r, &c, me);
+    slot = shm_client_create(r, &c, me, NULL);
     assert_true(slot >= 0);
-    assert_int_equal(shm_client_create(r, &c, me), -EEXIST);
+    assert_int_equal(shm_client_create(r, &c, me, NULL), -EEXIST);
     assert_int_equal(shm_client_find(r, "svc-c", 5, &got, &gen), slot);
     assert_string_equal(got.name, "client svc-c");
     assert_int_equal(shm_client_find(r, "svc-", 4, &got, &gen), -ENOENT);
-    assert_int_equal(shm_client_delete(r, (uint64_t)slot, me), 0);
+    assert_int_equal(shm_client_delete(r, (uint64_t)slot, me, NULL), 0);
     assert_int_equal(shm_client_find(r, "svc-c", 5, &got, &gen), -ENOENT);
     assert_int_equal(shm_client_read(r, (uint64_t)slot, &got, &gen), -ENOENT);
-    assert_int_equal(shm_client_delete(r, (uint64_t)slot, me), -ENOENT);
+    assert_int_equal(shm_client_delete(r, (uint64_t)slot, me, NULL), -ENOENT);
     /* The id is free again; a token of the deleted client stays dead even if its slot is
      * reused, because the slot's generation keeps counting. */
-    again = shm_client_create(r, &c, me);
+    again = shm_client_create(r, &c, me, NULL);
     assert_true(again >= 0);
     assert_int_equal(shm_client_find(r, "svc-c", 5, &got, &gen), again);
 }
@@ -218,14 +218,14 @@ static void test_client_table_full(void **state)
     for (int i = 0; i < 100; i++) {
         snprintf(id, sizeof(id), "bulk-%d", i);
         make_client(&c, id);
-        if (shm_client_create(r, &c, me) >= 0)
+        if (shm_client_create(r, &c, me, NULL) >= 0)
             created++;
         else
             break;
     }
     assert_true(created > 0 && created < 100);
     make_client(&c, "one-too-many");
-    assert_int_equal(shm_client_create(r, &c, me), -ENOSPC);
+    assert_int_equal(shm_client_create(r, &c, me, NULL), -ENOSPC);
     assert_int_equal(shm_client_find(r, "bulk-0", 6, &c, NULL),
                      shm_client_find(r, "bulk-0", 6, &c, NULL));
     assert_true(shm_client_find(r, "bulk-0", 6, &c, NULL) >= 0);
@@ -241,7 +241,7 @@ static void test_client_lock_of_dead_owner_reclaimed(void **state)
     int status;
 
     make_client(&c, "svc-locked");
-    slot = shm_client_create(r, &c, me);
+    slot = shm_client_create(r, &c, me, NULL);
     assert_true(slot >= 0);
     /* A process takes the writer lock and dies in the middle of an update. */
     pid = fork();
@@ -255,10 +255,10 @@ static void test_client_lock_of_dead_owner_reclaimed(void **state)
         raise(SIGKILL);
     }
     assert_true(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
-    assert_int_equal(shm_client_update(r, (uint64_t)slot, &c, false, me), -EBUSY);
+    assert_int_equal(shm_client_update(r, (uint64_t)slot, &c, false, me, NULL, NULL), -EBUSY);
     assert_int_equal(shm_clients_reclaim(r, (struct shm_owner){9, 4}), 0); /* not that owner */
     assert_int_equal(shm_clients_reclaim(r, ghost), 1);
-    assert_int_equal(shm_client_update(r, (uint64_t)slot, &c, false, me), 0);
+    assert_int_equal(shm_client_update(r, (uint64_t)slot, &c, false, me, NULL, NULL), 0);
     assert_true(shm_client_find(r, "svc-locked", 10, &c, NULL) == slot);
 }
 
@@ -345,7 +345,7 @@ static void test_client_publication_never_mixed(void **state)
     int status;
 
     make_client(&c, "svc-torn");
-    slot = shm_client_create(r, &c, me);
+    slot = shm_client_create(r, &c, me, NULL);
     assert_true(slot >= 0);
     writer = fork();
     if (writer == 0) {
@@ -355,7 +355,7 @@ static void test_client_publication_never_mixed(void **state)
             snprintf(c.name, sizeof(c.name), "round-%u", round);
             c.scopes = c.default_scopes = c.audiences = round;
             c.access_ttl = c.max_access_ttl = c.refresh_ttl = round;
-            if (shm_client_update(r, (uint64_t)slot, &c, false, w) < 0)
+            if (shm_client_update(r, (uint64_t)slot, &c, false, w, NULL, NULL) < 0)
                 _exit(1);
         }
         _exit(0);

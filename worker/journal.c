@@ -1,0 +1,180 @@
+/*
+ * The worker's journal (see journal.h): turns the changes handlers report into durability
+ * records.  Records carry texts, not interned ids, and the client's id, not its slot:
+ * neither survives a restart.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define LOG_MODULE "journal"
+#include "shm/client.h"
+#include "shm/intern.h"
+#include "shm/log.h"
+#include "shm/logstat.h"
+#include "shm/token.h"
+#include "worker/journal.h"
+
+static int64_t journal_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Starts the scratch record of type. */
+static struct store_record *journal_rec(struct worker_journal *j, uint8_t type)
+{
+    struct store_record *r = &j->rec;
+
+    memset(r, 0, sizeof(*r));
+    r->type = type;
+    r->time_ms = journal_now_ms();
+    return r;
+}
+
+static int journal_add(struct worker_journal *j)
+{
+    int rc = store_writer_add(&j->writer, &j->rec);
+
+    if (rc < 0 && rc != -EIO)
+        log_error("cannot log a change (record type %u): %s", j->rec.type, strerror(-rc));
+    return rc;
+}
+
+/* Copies text into a record's field; -EINVAL when it does not fit. */
+static int journal_text(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+
+    if (n >= cap)
+        return -EINVAL;
+    memcpy(dst, src ? src : "", n + 1);
+    return 0;
+}
+
+static int journal_token_issued(void *arg, const struct shm_token *t, const char *client_id,
+                                const char *scope, const char *audience)
+{
+    struct worker_journal *j = arg;
+    struct store_record *r = journal_rec(j, STORE_REC_TOKEN_ISSUED);
+    struct store_token *s = &r->u.token;
+
+    memcpy(s->hash, t->hash, sizeof(s->hash));
+    if (journal_text(s->client_id, sizeof(s->client_id), client_id) < 0 ||
+        journal_text(s->scope, sizeof(s->scope), scope) < 0 ||
+        journal_text(s->audience, sizeof(s->audience), audience) < 0)
+        return -EINVAL;
+    s->client_gen = t->client_gen;
+    s->iat = t->iat;
+    s->exp = t->exp;
+    s->kind = t->kind;
+    s->flags = t->flags;
+    s->parent = t->parent;
+    memcpy(s->jkt, t->jkt, sizeof(s->jkt));
+    return journal_add(j);
+}
+
+static int journal_token_revoked(void *arg, const uint8_t hash[32])
+{
+    struct worker_journal *j = arg;
+    struct store_record *r = journal_rec(j, STORE_REC_TOKEN_REVOKED);
+
+    memcpy(r->u.token_hash, hash, sizeof(r->u.token_hash));
+    return journal_add(j);
+}
+
+/* The text of interned id into dst (cap bytes); "" for 0. */
+static int journal_interned(const struct worker_journal *j, uint32_t id, char *dst, size_t cap)
+{
+    dst[0] = '\0';
+    return id == 0 || shm_intern_get(j->region, id, dst, cap) >= 0 ? 0 : -EINVAL;
+}
+
+static int journal_client_put(void *arg, const struct shm_client *c, uint32_t generation,
+                              uint64_t version)
+{
+    struct worker_journal *j = arg;
+    struct store_record *r = journal_rec(j, STORE_REC_CLIENT_PUT);
+    struct store_client_rec *s = &r->u.client;
+
+    s->client = *c;
+    if (journal_interned(j, c->scopes, s->scopes, sizeof(s->scopes)) < 0 ||
+        journal_interned(j, c->default_scopes, s->default_scopes, sizeof(s->default_scopes)) < 0 ||
+        journal_interned(j, c->audiences, s->audiences, sizeof(s->audiences)) < 0 ||
+        journal_interned(j, c->subject, s->subject, sizeof(s->subject)) < 0) {
+        log_error("cannot log client %s: an interned text is missing", c->id);
+        return -EINVAL;
+    }
+    s->client.scopes = s->client.default_scopes = s->client.audiences = s->client.subject = 0;
+    s->generation = generation;
+    s->version = version;
+    return journal_add(j);
+}
+
+static int journal_client_deleted(void *arg, const char *id, uint32_t generation, uint64_t version)
+{
+    struct worker_journal *j = arg;
+    struct store_record *r = journal_rec(j, STORE_REC_CLIENT_DELETE);
+
+    if (journal_text(r->u.ref.id, sizeof(r->u.ref.id), id) < 0)
+        return -EINVAL;
+    r->u.ref.generation = generation;
+    r->u.ref.version = version;
+    return journal_add(j);
+}
+
+int worker_journal_open(struct worker_journal *j, const char *log_dir, unsigned slot,
+                        enum store_sync mode, struct shm_region *r)
+{
+    char err[512];
+    int rc;
+
+    memset(j, 0, sizeof(*j));
+    j->region = r;
+    j->ops = (struct proto_journal){
+        .arg = j,
+        .token_issued = journal_token_issued,
+        .token_revoked = journal_token_revoked,
+        .client_put = journal_client_put,
+        .client_deleted = journal_client_deleted,
+    };
+    rc = store_writer_open(&j->writer, log_dir, slot, mode, 0, err, sizeof(err));
+    if (rc < 0) {
+        log_error("cannot open the log of slot %u: %s", slot, err);
+        return rc;
+    }
+    if (j->writer.warn[0])
+        log_warn("%s", j->writer.warn);
+    shm_logstat_synced(r->logstat, slot, j->writer.next_seq - 1);
+    return 0;
+}
+
+size_t worker_journal_pending(const struct worker_journal *j)
+{
+    return store_writer_pending(&j->writer);
+}
+
+int worker_journal_commit(struct worker_journal *j)
+{
+    int rc;
+
+    if (store_writer_pending(&j->writer) == 0)
+        return 0;
+    rc = store_writer_commit(&j->writer);
+    if (rc < 0) {
+        log_error("cannot make the log durable: %s", j->writer.err);
+        return rc;
+    }
+    shm_logstat_synced(j->region->logstat, j->writer.slot, j->writer.next_seq - 1);
+    return 0;
+}
+
+void worker_journal_close(struct worker_journal *j)
+{
+    store_writer_close(&j->writer);
+}
