@@ -272,7 +272,8 @@ int master_dev_demo_client(struct master *m)
     struct worker_journal j;
     int rc;
 
-    if (worker_journal_open(&j, m->log_dir, MASTER_OWNER_SLOT, STORE_SYNC_BATCH, &m->region) < 0)
+    if (worker_journal_open(&j, m->log_dir, MASTER_OWNER_SLOT, STORE_SYNC_BATCH,
+                            m->ws.store_segment_bytes, &m->region) < 0)
         return -1;
     rc = dev_demo_make(m, &j, "demo", "demo-client.secret", PROTO_FORMAT_OPAQUE, m->demo_secret,
                        sizeof(m->demo_secret));

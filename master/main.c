@@ -161,6 +161,7 @@ static int main_datadir(struct master *m, int *lock_fd)
     m->ws.log_dir = m->log_dir;
     m->ws.store_socket = m->sock_path;
     m->ws.store_sync = store_sync_parse(m->cfg.store_sync);
+    m->ws.store_segment_bytes = (uint64_t)m->cfg.store_segment_mb << 20;
     return 0;
 }
 

@@ -236,6 +236,7 @@ int store_daemon_run(const struct store_daemon_settings *s)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != s->master_pid)
         return 0;
+    prctl(PR_SET_NAME, "tessera-store"); /* ps and tests tell it from the workers */
     d = calloc(1, sizeof(*d));
     if (d == NULL)
         return 1;

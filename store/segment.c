@@ -271,6 +271,15 @@ int store_segment_append(struct store_segment *seg, uint64_t first_seq, const vo
     return 0;
 }
 
+int store_segment_rotate(struct store_segment *seg, uint64_t next_seq)
+{
+    if (seg->failed) {
+        SEG_ERR(seg, "%s: an earlier write could not be undone", seg->name);
+        return -EIO;
+    }
+    return seg->size ? segment_rotate(seg, next_seq) : 0;
+}
+
 int store_segment_sync(struct store_segment *seg)
 {
     if (fdatasync(seg->fd) == -1) {

@@ -49,6 +49,10 @@ int store_segment_append(struct store_segment *seg, uint64_t first_seq, const vo
 
 /* Makes everything appended durable (fdatasync).  Returns 0 or -errno (seg->err). */
 int store_segment_sync(struct store_segment *seg);
+/* Syncs and closes a non-empty open file and starts the next, named next_seq, so the
+ * store can delete the old one once it is applied.  0 (nothing to do for an empty file)
+ * or -errno (seg->err). */
+int store_segment_rotate(struct store_segment *seg, uint64_t next_seq);
 
 /* Closes the files; does not sync.  Returns 0 or -errno (seg->err). */
 int store_segment_close(struct store_segment *seg);

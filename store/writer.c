@@ -246,6 +246,22 @@ int store_writer_commit(struct store_writer *w)
     return 0;
 }
 
+int store_writer_rotate(struct store_writer *w, uint64_t min_bytes)
+{
+    int rc;
+
+    if (!w->open || w->failed)
+        return -EIO;
+    if (w->pending || w->seg.size < min_bytes || w->seg.size == 0)
+        return 0;
+    rc = store_segment_rotate(&w->seg, w->next_seq);
+    if (rc < 0) {
+        w->failed = true;
+        snprintf(w->err, sizeof(w->err), "%s", w->seg.err);
+    }
+    return rc;
+}
+
 int store_writer_close(struct store_writer *w)
 {
     int rc = 0;

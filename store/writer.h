@@ -78,6 +78,12 @@ int store_writer_add(struct store_writer *w, struct store_record *r);
  * which rescans the file and continues after whatever reached it.  Nothing pending: 0. */
 int store_writer_commit(struct store_writer *w);
 
+/* Starts a new segment when nothing is pending and the open one holds at least min_bytes,
+ * so that, once everything in it is applied, the store can delete it (it never deletes a
+ * slot's last segment).  Called by a writer that knows its records are applied.  0, or
+ * -errno (w->err) leaving the writer failed, as a failed commit does. */
+int store_writer_rotate(struct store_writer *w, uint64_t min_bytes);
+
 /* Records added and not yet committed. */
 size_t store_writer_pending(const struct store_writer *w);
 

@@ -70,6 +70,7 @@ struct worker {
     size_t nconns;
     struct worker_journal journal; /* ctx.journal: the changes of this worker, logged */
     uv_check_t commit;             /* once per loop turn: commit, then release held output */
+    uv_timer_t rotate;             /* now and then: a fully applied segment makes way */
     struct conn *held;             /* connections waiting for the commit */
     struct proto_response res;     /* reused by every request */
     struct proto_ctx ctx;

@@ -129,7 +129,7 @@ static int journal_client_deleted(void *arg, const char *id, uint32_t generation
 }
 
 int worker_journal_open(struct worker_journal *j, const char *log_dir, unsigned slot,
-                        enum store_sync mode, struct shm_region *r)
+                        enum store_sync mode, uint64_t segment_bytes, struct shm_region *r)
 {
     char err[512];
     int rc;
@@ -143,7 +143,7 @@ int worker_journal_open(struct worker_journal *j, const char *log_dir, unsigned 
         .client_put = journal_client_put,
         .client_deleted = journal_client_deleted,
     };
-    rc = store_writer_open(&j->writer, log_dir, slot, mode, 0, err, sizeof(err));
+    rc = store_writer_open(&j->writer, log_dir, slot, mode, segment_bytes, err, sizeof(err));
     if (rc < 0) {
         log_error("cannot open the log of slot %u: %s", slot, err);
         return rc;
@@ -172,6 +172,21 @@ int worker_journal_commit(struct worker_journal *j)
     }
     shm_logstat_synced(j->region->logstat, j->writer.slot, j->writer.next_seq - 1);
     return 0;
+}
+
+int worker_journal_rotate_applied(struct worker_journal *j, uint64_t min_bytes)
+{
+    struct shm_logstat *ls = j->region->logstat;
+    uint64_t applied =
+        atomic_load_explicit(&ls->applied[j->writer.slot % SHM_LOG_WRITERS], memory_order_acquire);
+    int rc;
+
+    if (store_writer_pending(&j->writer) || applied + 1 < j->writer.next_seq)
+        return 0;
+    rc = store_writer_rotate(&j->writer, min_bytes);
+    if (rc < 0)
+        log_error("cannot start a new log segment: %s", j->writer.err);
+    return rc;
 }
 
 void worker_journal_close(struct worker_journal *j)

@@ -21,6 +21,8 @@
 #include "worker/conn.h"
 
 #define ACCEPT_BATCH 64
+#define ROTATE_CHECK_MS 5000
+#define ROTATE_MIN_BYTES (1u << 20) /* smaller applied segments are not worth a new file */
 
 void worker__clock(struct worker *w)
 {
@@ -78,6 +80,7 @@ static void on_closed_quietly(uv_handle_t *h)
 static void worker_close_handles(struct worker *w)
 {
     uv_close((uv_handle_t *)&w->commit, on_closed_quietly);
+    uv_close((uv_handle_t *)&w->rotate, on_closed_quietly);
     uv_close((uv_handle_t *)&w->sig_term, on_closed_quietly);
     uv_close((uv_handle_t *)&w->sig_int, on_closed_quietly);
     uv_close((uv_handle_t *)&w->drain_timer, on_closed_quietly);
@@ -158,6 +161,14 @@ static void on_commit(uv_check_t *h)
     }
 }
 
+static void on_rotate(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+
+    if (worker_journal_rotate_applied(&w->journal, ROTATE_MIN_BYTES) < 0)
+        _exit(1); /* as after a failed commit: the replacement reopens the log */
+}
+
 static int worker_setup(struct worker *w, const struct worker_listener *ls, size_t nls)
 {
     int rc = uv_loop_init(&w->loop);
@@ -184,6 +195,10 @@ static int worker_setup(struct worker *w, const struct worker_listener *ls, size
     w->commit.data = w;
     uv_check_start(&w->commit, on_commit);
     uv_unref((uv_handle_t *)&w->commit); /* it alone must not keep a draining loop alive */
+    uv_timer_init(&w->loop, &w->rotate);
+    w->rotate.data = w;
+    uv_timer_start(&w->rotate, on_rotate, ROTATE_CHECK_MS, ROTATE_CHECK_MS);
+    uv_unref((uv_handle_t *)&w->rotate);
     uv_signal_init(&w->loop, &w->sig_term);
     uv_signal_init(&w->loop, &w->sig_int);
     uv_timer_init(&w->loop, &w->drain_timer);
@@ -225,7 +240,7 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
     if (w->ctx.keys == NULL)
         goto done;
     rc = worker_journal_open(&w->journal, s->log_dir, id->slot, (enum store_sync)s->store_sync,
-                             s->region);
+                             s->store_segment_bytes, s->region);
     if (rc < 0) {
         /* A corrupt log is not cured by respawning: the slot retires (status 2). */
         status = rc == -EBADMSG || rc == -ENOTSUP ? 2 : 1;

@@ -37,6 +37,7 @@ struct worker_settings {
     const char *log_dir;              /* DATA_DIR/log: the per-slot log segments */
     const char *store_socket;         /* DATA_DIR/store.sock: the store process's control socket */
     int store_sync;                   /* enum store_sync: store.sync */
+    uint64_t store_segment_bytes;     /* store.segment_size: a log segment's size limit */
 };
 
 /* Identity of a worker: its slot and how many times the slot was spawned. */

@@ -38,7 +38,7 @@ IO_TIMEOUT = 5.0  # one response on a healthy connection
 LOG_LINE = re.compile(
     r"^(?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z) "
     r"(?P<level>debug|info|warn|error) "
-    r"(?P<role>master|worker/\d+)\[(?P<pid>\d+)\] "
+    r"(?P<role>master|store|worker/\d+)\[(?P<pid>\d+)\] "
     r"(?P<module>[a-z_]+): (?P<message>\S.*)$"
 )
 
@@ -116,6 +116,18 @@ def children(pid):
     except FileNotFoundError:
         return []
     return [k for k in kids if pid_alive(k)]
+
+
+def proc_comm(pid):
+    """The process's name (/proc/PID/comm): the store process calls itself tessera-store."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+STORE_COMM = "tessera-store"
 
 
 def process_group(pgid):
@@ -447,7 +459,12 @@ class Server:
     # workers and logs
 
     def worker_pids(self):
-        return sorted(children(self.pid))
+        return sorted(p for p in children(self.pid) if proc_comm(p) != STORE_COMM)
+
+    def store_pid(self):
+        """The store process's pid, or None."""
+        pids = [p for p in children(self.pid) if proc_comm(p) == STORE_COMM]
+        return pids[0] if pids else None
 
     def wait_workers(self, n=None, exclude=(), timeout=START_TIMEOUT):
         """Waits for n live workers none of which is in exclude; returns their pids."""

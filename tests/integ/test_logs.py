@@ -23,6 +23,8 @@ def parse_log(srv):
 def test_log_lines_have_the_format_and_true_pids(server):
     srv = server(workers=2)
     workers = srv.wait_workers(2)
+    store = srv.store_pid()
+    assert store
     assert_health(srv.get())
     srv.stop()
     srv.expect_exit = 0
@@ -31,10 +33,12 @@ def test_log_lines_have_the_format_and_true_pids(server):
         pid = int(m["pid"])
         if m["role"] == "master":
             assert pid == srv.pid, m.group(0)
+        elif m["role"] == "store":
+            assert pid == store, m.group(0)
         else:
             assert pid in workers, m.group(0)
     roles = {m["role"] for m in parsed}
-    assert roles == {"master", "worker/0", "worker/1"}, roles
+    assert roles == {"master", "store", "worker/0", "worker/1"}, roles
     messages = [(m["role"], m["module"], m["message"]) for m in parsed]
     assert ("master", "master", f"listening on https://127.0.0.1:{srv.port}") in messages
     for slot in (0, 1):
