@@ -3,10 +3,11 @@
  * transaction), trimming (deleting segments that are applied and checkpointed) and
  * recovery at start.  Run by the store process only, single-threaded, while the workers
  * append to their slots' last segments.
- * Invariants: a slot's records are applied in sequence order without a gap; a slot's last
- * segment is never cut by a pass (its writer owns the tail) nor deleted by a trim (its
- * writer reopens it); a segment is deleted only when every record in it is at or below
- * the applied seq read before the checkpoint that made it durable.
+ * Invariants: a slot's records are applied in sequence order without a gap, none above
+ * the seq its writer has synced (the limit the caller passes); a slot's last segment is
+ * never cut by a pass (its writer owns the tail) nor deleted by a trim (its writer reopens
+ * it); a segment is deleted only when every record in it is at or below the applied seq
+ * read before the checkpoint that made it durable.
  */
 #include "autoconfig.h"
 
@@ -34,12 +35,15 @@ struct pass {
     size_t n;
     bool verify; /* read every segment, even those applied (recovery) */
     bool cut;    /* cut a torn tail off a slot's last segment (recovery) */
+    const struct store_apply_limit *lim;
     void (*warn)(const char *msg, void *arg);
     void *warn_arg;
     /* the slot and file being read */
     uint16_t slot;
     uint64_t applied; /* the slot's applied seq when the pass reached it */
     uint64_t expect;  /* the seq the next record must have; 0: none read yet */
+    uint64_t limit;   /* the slot's highest seq this pass may apply */
+    bool held;        /* the scan stopped at a record above the limit */
     const struct store_segment_name *file;
     bool file_started;
     char path[4096];
@@ -104,8 +108,13 @@ static int record_check(struct pass *p, const struct store_record *r, uint64_t o
 static int on_record(const struct store_record *r, uint64_t off, void *arg)
 {
     struct pass *p = arg;
-    int rc = record_check(p, r, off);
+    int rc;
 
+    if (r->seq > p->limit) { /* not synced yet: maybe cut back and its seq reused */
+        p->held = true;
+        return -ECANCELED;
+    }
+    rc = record_check(p, r, off);
     if (rc < 0)
         return rc;
     p->file_started = true;
@@ -143,11 +152,11 @@ static int file_apply(struct pass *p, const struct store_segment_name *f, bool l
     p->file = f;
     p->file_started = false;
     rc = store_segment_scan(p->path, on_record, p, &res);
-    if (rc < 0)
+    if (rc < 0 && !p->held)
         return p->err_set ? rc : pass_fail(p, rc, "%s", res.msg);
     p->st->segments++;
     p->st->bytes += res.valid_end;
-    if (res.end != STORE_SCAN_TORN)
+    if (p->held || res.end != STORE_SCAN_TORN)
         return 0;
     if (last)
         return last_torn(p, &res);
@@ -182,20 +191,24 @@ static int slot_apply(struct pass *p, const struct store_segment_name *v, size_t
 
     p->slot = v[0].slot;
     p->expect = 0;
+    p->held = false;
+    p->limit = p->lim ? p->lim->max_seq(p->slot, p->lim->arg) : UINT64_MAX;
     rc = store_bdb_applied_seq(p->db, p->slot, &p->applied);
     if (rc < 0)
         return pass_fail(p, rc, "reading the applied seq of writer %u: %s", (unsigned)p->slot,
                          store_bdb_error(p->db));
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !p->held; i++) {
         if (!p->verify && i + 1 < n && v[i + 1].first_seq <= p->applied + 1) {
             p->st->segments_done++;
             p->expect = v[i + 1].first_seq;
             continue;
         }
-        rc = file_apply(p, &v[i], i + 1 == n);
+        p->held = v[i].first_seq > p->limit; /* nothing in it may be applied yet */
+        rc = p->held ? 0 : file_apply(p, &v[i], i + 1 == n);
         if (rc < 0)
             return slot_failed(p, rc);
     }
+    p->st->held += p->held;
     return pass_flush(p);
 }
 
@@ -238,11 +251,11 @@ done:
     return rc;
 }
 
-int store_apply_pass(struct store_bdb *db, const char *dir, struct store_apply_stats *st, char *err,
-                     size_t errlen)
+int store_apply_pass(struct store_bdb *db, const char *dir, const struct store_apply_limit *lim,
+                     struct store_apply_stats *st, char *err, size_t errlen)
 {
     struct store_apply_stats mine;
-    struct pass p = {.db = db, .dir = dir, .st = st ? st : &mine};
+    struct pass p = {.db = db, .dir = dir, .lim = lim, .st = st ? st : &mine};
 
     return pass_run(&p, err, errlen);
 }

@@ -22,10 +22,20 @@ struct store_apply_stats {
     uint64_t segments_done; /* files not read: every record in them was applied before */
     uint64_t bytes;         /* bytes of whole frames read */
     uint64_t torn;          /* last segments whose tail was torn (left to their writer) */
+    uint64_t held;          /* slots stopped at their limit with records after it */
+};
+
+/* How far a pass may go in each slot: the highest seq its writer has synced.  A record on
+ * disk but not synced may still be cut back by a failed commit and its seq reused. */
+struct store_apply_limit {
+    uint64_t (*max_seq)(uint16_t slot, void *arg);
+    void *arg;
 };
 
 /* One pass over the segments in dir: for each writer slot, in sequence order, every record
- * above the slot's applied seq is applied, STORE_APPLY_BATCH to a transaction.  A segment
+ * above the slot's applied seq and, with lim (may be NULL: no limit), at or below
+ * lim->max_seq(slot) is applied, STORE_APPLY_BATCH to a transaction; the slot's records
+ * after the limit are left for a later pass, and its later segments are not read.  A segment
  * that is not its slot's last and whose successor starts at or below applied seq + 1 is
  * not read.  A torn tail is accepted only in a slot's last segment (its writer may still
  * be writing it; the pass stops there and does not cut it).  Returns 0 with *st (may be
@@ -37,8 +47,8 @@ struct store_apply_stats {
  * call.  After bad data, the slot's records read before it are applied all the same; the
  * slots after it in the pass are not read.
  * Called by the store process on its timer and by store_recover. */
-int store_apply_pass(struct store_bdb *db, const char *dir, struct store_apply_stats *st, char *err,
-                     size_t errlen);
+int store_apply_pass(struct store_bdb *db, const char *dir, const struct store_apply_limit *lim,
+                     struct store_apply_stats *st, char *err, size_t errlen);
 
 struct store_trim_stats {
     uint64_t deleted; /* segment files deleted */

@@ -20,15 +20,17 @@
 #define STORE_BDB_ID_LEN 16
 
 /* A revocation seen before its token (records of two writers applied out of order) is
- * kept as a tombstone for this long after the revocation, then purged. */
+ * kept as a tombstone for this long after the revocation, then purged; so is a deleted
+ * client's tombstone after its deletion (an older change of it applied later loses). */
 #define STORE_BDB_TOMBSTONE_TTL (30 * 86400)
 
 struct store_bdb; /* opaque */
 
 /* A stored session: the token record (hash, client, generation at issue, scope, audience,
  * times, kind, flags, parent, jkt) and whether it was revoked.  Revoked sessions stay until
- * they expire, so a revoked JWT stays known after a restart.  A session whose client_gen is
- * older than its client's generation is dead too (CLIENT_REVOKE) and is kept the same way. */
+ * they expire, so a revoked JWT stays known after a restart.  A session is alive only if
+ * its client exists (store_bdb_each_client) and client_gen equals the client's generation:
+ * the caller decides that at load; sessions of an older generation are kept the same way. */
 struct store_session {
     struct store_token token;
     bool revoked;
@@ -54,9 +56,10 @@ int store_bdb_applied_seq(struct store_bdb *db, uint16_t writer, uint64_t *seq);
 
 /* One slice of the purge, in one transaction: visits up to max sessions in key order from
  * where the last call stopped, deleting those that expired before now (exp < now, as
- * shm_token_sweep).  *pass_done (may be NULL) tells whether the slice reached the last
- * session, so the next call starts a new pass.  Called on a timer; returns how many it
- * deleted, or a negative errno. */
+ * shm_token_sweep); a slice that starts a pass first deletes the client tombstones (and
+ * placeholders, store/bdb_apply.c) whose last change is STORE_BDB_TOMBSTONE_TTL before now.
+ * *pass_done (may be NULL) tells whether the slice reached the last session, so the next call
+ * starts a new pass.  Called on a timer; returns how many it deleted, or a negative errno. */
 int64_t store_bdb_purge(struct store_bdb *db, int64_t now, size_t max, bool *pass_done);
 /* Makes every committed transaction durable (log written and fsynced).  After it returns,
  * a log segment whose records all have seq <= the applied seq read before the call may be
@@ -70,7 +73,9 @@ int store_bdb_checkpoint(struct store_bdb *db);
 int store_bdb_compact(struct store_bdb *db);
 
 /* Iteration for recovery.  fn returns 0 to go on or a negative value to stop, which the
- * iteration returns; otherwise 0, or a negative errno when a database cannot be read. */
+ * iteration returns; otherwise 0, or a negative errno when a database cannot be read.
+ * Clients: those that exist, with their generation and the version of their newest change;
+ * tombstones of deleted clients are skipped. */
 typedef int (*store_bdb_client_fn)(const struct store_client_rec *c, void *arg);
 typedef int (*store_bdb_key_fn)(const struct store_key *k, void *arg);
 typedef int (*store_bdb_account_fn)(const struct store_account *a, void *arg);
@@ -78,9 +83,21 @@ typedef int (*store_bdb_session_fn)(const struct store_session *s, void *arg);
 int store_bdb_each_client(struct store_bdb *db, store_bdb_client_fn fn, void *arg);
 int store_bdb_each_key(struct store_bdb *db, store_bdb_key_fn fn, void *arg);
 int store_bdb_each_account(struct store_bdb *db, store_bdb_account_fn fn, void *arg);
-/* Sessions that have not expired (exp > now), revoked or not, in token-hash order. */
+/* Sessions that have not expired (exp > now), revoked or not, of live clients or not, in
+ * token-hash order. */
 int store_bdb_each_live_session(struct store_bdb *db, int64_t now, store_bdb_session_fn fn,
                                 void *arg);
+
+/* The client id as store_bdb_each_client would hand it: 1 with *out, 0 when it is not
+ * stored or only as a tombstone, or a negative errno.  For the admin API and tools. */
+int store_bdb_client_get(struct store_bdb *db, const char *id, struct store_client_rec *out);
+
+/* The largest client change version or generation stored, tombstones and purged ones
+ * included, and any session's client_gen (all of them ever applied): the server's change
+ * clock restarts above it, so no version or generation is handed out twice.  Returns 0
+ * with *max (0 for an empty store) or a negative errno.  Called by the store process at
+ * start. */
+int store_bdb_clock(struct store_bdb *db, uint64_t *max);
 
 /* The sessions of client_id (expired ones not yet purged included) through the by-client
  * index, ordered by id, at most limit of them, starting after the id `after` (NULL: from

@@ -5,12 +5,31 @@
  * Every call inside the transaction passes it: a call outside it would conflict with the
  * transaction's own locks (DB_RUNRECOVERY, see store/bdb.c).  Run by the store process.
  *
- * Semantics chosen where the record leaves a choice:
- * - CLIENT_DELETE deletes the client and its sessions (the by-client index's key): a JWT of
- *   a later client of the same id is told apart by its iat < created.
- * - CLIENT_REVOKE bumps the stored generation and leaves the sessions: an older generation
- *   marks them dead, and kept until they expire they keep old JWTs from being accepted
- *   again on their signature after a restart.  The purge takes them at expiry.
+ * Client changes: each writer's records come in order, but two writers' segments are
+ * applied in any interleaving, so a client's changes are ordered by their version (one clock
+ * for all writers, store/record.h) and the result must not depend on the order they are
+ * applied in.  A stored client is two last-writer-wins registers (store__client_value):
+ * - the body: the CLIENT_PUT or CLIENT_DELETE of the highest version.  A PUT replaces it if
+ *   newer than the body held; a DELETE, if newer, leaves a tombstone (id, versions,
+ *   generation, time) that makes an older PUT applied later lose.
+ * - the generation: set by the change of the highest version of any kind (PUT: its
+ *   generation; CLIENT_REVOKE: the new one; DELETE: the one it set).  A REVOKE is applied
+ *   whatever the body: newer than a tombstone, it is of a re-created client whose PUT is
+ *   still in another writer's segment; before any PUT, it leaves a placeholder without body.
+ *   (Refusing it there would let that PUT's older generation win: revoked tokens revived.)
+ * This gives the state of applying every change in version order, once each.  A value
+ * without a body is not a client (store_bdb_each_client skips it); the purge drops it
+ * STORE_BDB_TOMBSTONE_TTL after its last change.
+ * - CLIENT_DELETE also deletes the client's sessions whose client_gen < its version: those of
+ *   it and earlier instances.  A later instance's sessions have client_gen > the version and
+ *   stay (they may be applied first, from another writer's segment).  Done whether or not
+ *   the tombstone is written.  A TOKEN_ISSUED of a deleted instance applied after the DELETE
+ *   stays until it expires; its client_gen marks it dead.
+ * - CLIENT_REVOKE leaves the sessions: an older generation marks them dead, and kept until
+ *   they expire they keep old JWTs from being accepted again on their signature after a
+ *   restart.  Whether a session is alive is decided at load (store/bdb.h).
+ * - meta "clock" keeps the highest version, generation or client_gen ever applied, so that
+ *   purging a tombstone never lets the clock restart below a value in use (store_bdb_clock).
  * - TOKEN_REVOKED keeps the session, revoked, until it expires; one for a token not seen yet
  *   (its writer's segment is applied later, or a JWT known only by its signature) leaves a
  *   revoked tombstone without client, kept STORE_BDB_TOMBSTONE_TTL, that the token's
@@ -31,48 +50,49 @@ struct applied {
     uint64_t seq;
 };
 
-static size_t meta_seq_key(uint16_t writer, char out[16])
+static void meta_seq_key(uint16_t writer, char out[16])
 {
-    return (size_t)snprintf(out, 16, "seq/%u", (unsigned)writer);
+    snprintf(out, 16, "seq/%u", (unsigned)writer);
 }
 
-static int meta_seq_get(struct store_bdb *db, DB_TXN *txn, uint16_t writer, uint64_t *seq)
+int store__bdb_meta_get(struct store_bdb *db, DB_TXN *txn, const char *k, uint64_t *out)
 {
     DB *m = db->db[STORE__DB_META];
-    char k[16];
     uint8_t v[8];
-    DBT key = store__dbt(k, meta_seq_key(writer, k)), data = store__dbt_out(v, sizeof(v));
+    DBT key = store__dbt(k, strlen(k)), data = store__dbt_out(v, sizeof(v));
     int ret = m->get(m, txn, &key, &data, txn ? DB_RMW : 0);
 
-    *seq = 0;
+    *out = 0;
     if (ret == DB_NOTFOUND)
         return 0;
     if (ret != 0)
-        return store__bdb_fail(db, STORE__DB_META, "DB->get(seq)", ret);
+        return store__bdb_fail(db, STORE__DB_META, "DB->get(meta)", ret);
     if (data.size != sizeof(v))
         return store__bdb_failf(db, STORE__DB_META, EIO, "%s: value of %u bytes", k, data.size);
     for (int i = 7; i >= 0; i--)
-        *seq = *seq << 8 | v[i];
+        *out = *out << 8 | v[i];
     return 0;
 }
 
-static int meta_seq_put(struct store_bdb *db, DB_TXN *txn, uint16_t writer, uint64_t seq)
+static int meta_put(struct store_bdb *db, DB_TXN *txn, const char *k, uint64_t val)
 {
     DB *m = db->db[STORE__DB_META];
-    char k[16];
     uint8_t v[8];
-    DBT key = store__dbt(k, meta_seq_key(writer, k)), data = store__dbt(v, sizeof(v));
+    DBT key = store__dbt(k, strlen(k)), data = store__dbt(v, sizeof(v));
     int ret;
 
     for (int i = 0; i < 8; i++)
-        v[i] = (uint8_t)(seq >> (8 * i));
+        v[i] = (uint8_t)(val >> (8 * i));
     ret = m->put(m, txn, &key, &data, 0);
-    return ret ? store__bdb_fail(db, STORE__DB_META, "DB->put(seq)", ret) : 0;
+    return ret ? store__bdb_fail(db, STORE__DB_META, "DB->put(meta)", ret) : 0;
 }
 
 int store_bdb_applied_seq(struct store_bdb *db, uint16_t writer, uint64_t *seq)
 {
-    return meta_seq_get(db, NULL, writer, seq);
+    char k[16];
+
+    meta_seq_key(writer, k);
+    return store__bdb_meta_get(db, NULL, k, seq);
 }
 
 static int put_value(struct store_bdb *db, DB_TXN *txn, int which, const void *k, size_t klen,
@@ -111,38 +131,138 @@ static int64_t get_value(struct store_bdb *db, DB_TXN *txn, int which, const voi
     return ret ? store__bdb_fail(db, which, "DB->get", ret) : (int64_t)data.size;
 }
 
-static int client_put(struct store_bdb *db, DB_TXN *txn, const struct store_client_rec *c)
+/* The stored client of id into *v: 0 (absent: *v holds nothing but the id) or -errno. */
+static int client_get(struct store_bdb *db, DB_TXN *txn, const char *id,
+                      struct store__client_value *v)
 {
-    uint8_t v[STORE__VALUE_MAX];
-    size_t vlen = store__client_encode(c, v, sizeof(v));
-
-    return put_value(db, txn, STORE__DB_CLIENTS, c->client.id,
-                     strnlen(c->client.id, sizeof(c->client.id)), v, vlen);
-}
-
-static int client_delete(struct store_bdb *db, DB_TXN *txn, const char *id)
-{
+    uint8_t buf[STORE__VALUE_MAX];
     size_t len = strnlen(id, SHM_CLIENT_ID_MAX);
-    int rc = del_value(db, txn, STORE__DB_CLIENTS, id, len);
+    int64_t n = get_value(db, txn, STORE__DB_CLIENTS, id, len, buf, sizeof(buf));
 
-    /* Deleting a secondary key deletes every primary record it indexes. */
-    return rc < 0 ? rc : del_value(db, txn, STORE__DB_BY_CLIENT, id, len);
-}
-
-static int client_revoke(struct store_bdb *db, DB_TXN *txn, const char *id)
-{
-    uint8_t v[STORE__VALUE_MAX];
-    struct store_client_rec c;
-    size_t len = strnlen(id, SHM_CLIENT_ID_MAX);
-    int64_t n = get_value(db, txn, STORE__DB_CLIENTS, id, len, v, sizeof(v));
-
-    if (n <= 0)
+    if (n < 0)
         return (int)n;
-    if (store__client_decode(v, (size_t)n, &c) < 0)
+    if (n > 0 && store__client_decode(buf, (size_t)n, v) < 0)
         return store__bdb_failf(db, STORE__DB_CLIENTS, EIO, "client %.*s: undecodable value",
                                 (int)len, id);
-    c.generation++;
-    return client_put(db, txn, &c);
+    if (n == 0) {
+        memset(v, 0, sizeof(*v));
+        memcpy(v->rec.client.id, id, len);
+    }
+    return 0;
+}
+
+static int client_store(struct store_bdb *db, DB_TXN *txn, const struct store__client_value *v)
+{
+    uint8_t buf[STORE__VALUE_MAX];
+    const char *id = v->rec.client.id;
+    size_t vlen = store__client_encode(v, buf, sizeof(buf));
+
+    return put_value(db, txn, STORE__DB_CLIENTS, id, strnlen(id, SHM_CLIENT_ID_MAX), buf, vlen);
+}
+
+/* The generation register: true when the change (version) is newer than what it holds. */
+static bool client_gen_set(struct store__client_value *v, uint32_t generation, uint64_t version)
+{
+    if (version <= v->rec.version)
+        return false;
+    v->rec.generation = generation;
+    v->rec.version = version;
+    return true;
+}
+
+/* The body register: body (NULL for a DELETE) replaces it when version is newer than what it
+ * holds.  A tombstone keeps the id and the other register, nothing of the body. */
+static bool client_body_set(struct store__client_value *v, const struct store_client_rec *body,
+                            uint64_t version, int64_t time_ms)
+{
+    struct store_client_rec keep = v->rec;
+
+    if (version <= v->body_version)
+        return false;
+    if (body != NULL) {
+        v->rec = *body;
+    } else {
+        memset(&v->rec, 0, sizeof(v->rec));
+        memcpy(v->rec.client.id, keep.client.id, sizeof(keep.client.id));
+    }
+    v->rec.generation = keep.generation;
+    v->rec.version = keep.version;
+    v->body_version = version;
+    v->deleted = body == NULL;
+    v->bodiless_ms = body == NULL ? time_ms : 0;
+    return true;
+}
+
+static int client_put(struct store_bdb *db, DB_TXN *txn, const struct store_client_rec *c)
+{
+    struct store__client_value v;
+    int rc = client_get(db, txn, c->client.id, &v);
+    bool body, gen;
+
+    if (rc < 0)
+        return rc;
+    body = client_body_set(&v, c, c->version, 0);
+    gen = client_gen_set(&v, c->generation, c->version);
+    return body || gen ? client_store(db, txn, &v) : 0;
+}
+
+static int client_revoke(struct store_bdb *db, DB_TXN *txn, const struct store_record *r)
+{
+    const struct store_client_ref *ref = &r->u.ref;
+    struct store__client_value v;
+    int rc = client_get(db, txn, ref->id, &v);
+
+    if (rc < 0 || !client_gen_set(&v, ref->generation, ref->version))
+        return rc;
+    if (!store__client_exists(&v)) /* a placeholder's age */
+        v.bodiless_ms = r->time_ms;
+    return client_store(db, txn, &v);
+}
+
+/* Deletes id's sessions issued under a generation older than `before`, through the
+ * by-client index (a deletion there deletes the session and its index entries). */
+static int sessions_delete_before(struct store_bdb *db, DB_TXN *txn, const char *id,
+                                  uint64_t before)
+{
+    DB *x = db->db[STORE__DB_BY_CLIENT];
+    DBT key = store__dbt(id, strnlen(id, SHM_CLIENT_ID_MAX)), pkey = {0}, data = {0};
+    struct store_session s;
+    DBC *c;
+    int ret, rc = 0;
+
+    if ((ret = x->cursor(x, txn, &c, 0)) != 0)
+        return store__bdb_fail(db, STORE__DB_BY_CLIENT, "DB->cursor", ret);
+    ret = c->pget(c, &key, &pkey, &data, DB_SET | DB_RMW);
+    for (; ret == 0; ret = c->pget(c, &key, &pkey, &data, DB_NEXT_DUP | DB_RMW)) {
+        if (store__session_decode(data.data, data.size, &s) < 0) {
+            rc = store__bdb_failf(db, STORE__DB_SESSIONS, EIO, "a session value is undecodable");
+            break;
+        }
+        if (s.token.client_gen < before && (ret = c->del(c, 0)) != 0)
+            break;
+    }
+    if (rc == 0 && ret != DB_NOTFOUND)
+        rc = store__bdb_fail(db, STORE__DB_BY_CLIENT, "deleting a client's sessions", ret);
+    c->close(c);
+    return rc;
+}
+
+static int client_delete(struct store_bdb *db, DB_TXN *txn, const struct store_record *r)
+{
+    const struct store_client_ref *ref = &r->u.ref;
+    struct store__client_value v;
+    int rc = client_get(db, txn, ref->id, &v);
+    bool body, gen;
+
+    if (rc < 0)
+        return rc;
+    /* body_version <= rec.version (every change reaches the generation register), so a
+     * DELETE that moves the generation also makes the tombstone, with its time. */
+    body = client_body_set(&v, NULL, ref->version, r->time_ms);
+    gen = client_gen_set(&v, ref->generation, ref->version);
+    if ((body || gen) && (rc = client_store(db, txn, &v)) < 0)
+        return rc;
+    return sessions_delete_before(db, txn, ref->id, ref->version);
 }
 
 static int session_put(struct store_bdb *db, DB_TXN *txn, const struct store_session *s)
@@ -220,9 +340,9 @@ static int apply_one(struct store_bdb *db, DB_TXN *txn, const struct store_recor
     case STORE_REC_CLIENT_PUT:
         return client_put(db, txn, &r->u.client);
     case STORE_REC_CLIENT_DELETE:
-        return client_delete(db, txn, r->u.client_id);
+        return client_delete(db, txn, r);
     case STORE_REC_CLIENT_REVOKE:
-        return client_revoke(db, txn, r->u.client_id);
+        return client_revoke(db, txn, r);
     case STORE_REC_TOKEN_ISSUED:
         return token_issued(db, txn, &r->u.token);
     case STORE_REC_TOKEN_REVOKED:
@@ -245,6 +365,7 @@ static int apply_one(struct store_bdb *db, DB_TXN *txn, const struct store_recor
 static int applied_find(struct store_bdb *db, DB_TXN *txn, struct applied *a, size_t *n,
                         uint16_t writer, struct applied **out)
 {
+    char k[16];
     int rc;
 
     for (size_t i = 0; i < *n; i++)
@@ -253,10 +374,47 @@ static int applied_find(struct store_bdb *db, DB_TXN *txn, struct applied *a, si
             return 0;
         }
     a[*n].writer = writer;
-    if ((rc = meta_seq_get(db, txn, writer, &a[*n].seq)) < 0)
+    meta_seq_key(writer, k);
+    if ((rc = store__bdb_meta_get(db, txn, k, &a[*n].seq)) < 0)
         return rc;
     *out = &a[(*n)++];
     return 0;
+}
+
+/* The largest clock value r holds: versions, generations, a token's client_gen. */
+static uint64_t clock_of(const struct store_record *r)
+{
+    switch (r->type) {
+    case STORE_REC_CLIENT_PUT:
+        return r->u.client.version > r->u.client.generation ? r->u.client.version
+                                                            : r->u.client.generation;
+    case STORE_REC_CLIENT_DELETE:
+    case STORE_REC_CLIENT_REVOKE:
+        return r->u.ref.version > r->u.ref.generation ? r->u.ref.version : r->u.ref.generation;
+    case STORE_REC_TOKEN_ISSUED:
+        return r->u.token.client_gen;
+    }
+    return 0;
+}
+
+/* The applied seqs that moved, and meta's clock when the batch went past it. */
+static int batch_meta_put(struct store_bdb *db, DB_TXN *txn, const struct applied *a,
+                          size_t writers, uint64_t clock)
+{
+    uint64_t stored = 0;
+    char k[16];
+    int rc;
+
+    for (size_t i = 0; i < writers; i++) {
+        meta_seq_key(a[i].writer, k);
+        if (a[i].moved && (rc = meta_put(db, txn, k, a[i].seq)) < 0)
+            return rc;
+    }
+    if (clock == 0)
+        return 0;
+    if ((rc = store__bdb_meta_get(db, txn, STORE__META_CLOCK, &stored)) < 0)
+        return rc;
+    return clock > stored ? meta_put(db, txn, STORE__META_CLOCK, clock) : 0;
 }
 
 static int apply_batch(struct store_bdb *db, DB_TXN *txn, const struct store_record *recs, size_t n,
@@ -264,6 +422,7 @@ static int apply_batch(struct store_bdb *db, DB_TXN *txn, const struct store_rec
 {
     size_t writers = 0;
     struct applied *w;
+    uint64_t clock = 0;
     int rc, done = 0;
 
     for (size_t i = 0; i < n; i++) {
@@ -273,14 +432,14 @@ static int apply_batch(struct store_bdb *db, DB_TXN *txn, const struct store_rec
             continue;
         if ((rc = apply_one(db, txn, &recs[i])) < 0)
             return rc;
+        if (clock_of(&recs[i]) > clock)
+            clock = clock_of(&recs[i]);
         w->seq = recs[i].seq;
         w->moved = true;
         done++;
     }
-    for (size_t i = 0; i < writers; i++)
-        if (a[i].moved && (rc = meta_seq_put(db, txn, a[i].writer, a[i].seq)) < 0)
-            return rc;
-    return done;
+    rc = batch_meta_put(db, txn, a, writers, clock);
+    return rc < 0 ? rc : done;
 }
 
 int store_bdb_apply(struct store_bdb *db, const struct store_record *recs, size_t n)

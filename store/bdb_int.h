@@ -36,6 +36,13 @@ struct store_bdb {
 /* File names, indexed by enum store__bdb_which. */
 extern const char *const store__bdb_file[STORE__DB_COUNT];
 
+/* meta's key of the highest clock value applied (store/bdb_apply.c). */
+#define STORE__META_CLOCK "clock"
+
+/* The u64 in meta under key (0 when missing), read in txn (may be NULL) with a write
+ * lock when in one.  0 or a negative errno.  Keys: "seq/<writer>", STORE__META_CLOCK. */
+int store__bdb_meta_get(struct store_bdb *db, DB_TXN *txn, const char *key, uint64_t *v);
+
 /* Records a failure of op on database `which` (or STORE__DB_ENV) with Berkeley DB's return
  * ret, naming the file; returns the negative errno to pass up. */
 int store__bdb_fail(struct store_bdb *db, int which, const char *op, int ret);
@@ -57,8 +64,25 @@ int store__session_client_key(const uint8_t *p, size_t len, const uint8_t **key,
 /* The expiry of an encoded session without decoding the rest: 0 or -EINVAL. */
 int store__session_exp(const uint8_t *p, size_t len, int64_t *exp);
 
-size_t store__client_encode(const struct store_client_rec *c, uint8_t *out, size_t cap);
-int store__client_decode(const uint8_t *p, size_t len, struct store_client_rec *c);
+/* A client as stored: two registers, each taking the change of the highest version (see
+ * store/bdb_apply.c).  The body: the newest CLIENT_PUT, or CLIENT_DELETE (a tombstone).
+ * The generation: the newest client change of any kind, in rec.generation and rec.version.
+ * A value without a body (tombstone, or placeholder: a CLIENT_REVOKE came first) is not a
+ * client; it remembers versions so that older changes applied later lose. */
+struct store__client_value {
+    struct store_client_rec rec; /* without a body: zeros but id, generation and version */
+    uint64_t body_version;       /* of the PUT or DELETE held; 0: none yet (placeholder) */
+    bool deleted;                /* the body register holds a DELETE */
+    int64_t bodiless_ms;         /* without a body: the time of its newest change */
+};
+
+static inline bool store__client_exists(const struct store__client_value *v)
+{
+    return v->body_version != 0 && !v->deleted;
+}
+
+size_t store__client_encode(const struct store__client_value *c, uint8_t *out, size_t cap);
+int store__client_decode(const uint8_t *p, size_t len, struct store__client_value *c);
 size_t store__key_encode(const struct store_key *k, uint8_t *out, size_t cap);
 int store__key_decode(const uint8_t *p, size_t len, struct store_key *k);
 size_t store__account_encode(const struct store_account *a, uint8_t *out, size_t cap);

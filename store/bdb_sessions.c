@@ -1,14 +1,17 @@
 /*
- * Reading Berkeley DB for recovery and the admin API, and purging expired sessions.
- * Recovery walks clients, keys, accounts and live sessions in key order; listings walk the
+ * Reading Berkeley DB for recovery and the admin API, and purging expired sessions and old
+ * client tombstones.  Recovery walks clients (not tombstones), keys, accounts and live
+ * sessions in key order, and reads the highest clock value stored; listings walk the
  * by-client index (client id -> token hashes, sorted), paged by a session's public id.
  * The purge walks sessions in key order, a bounded slice per call, going on where the last
  * call stopped: a pass visits every session once and deletes the expired ones.  Measured
  * with 200,000 sessions against a secondary index by expiry: the index added ~7 us to
  * every session issued (2.5 s -> 3.8 s for 200,000) and made the purge of all of them
  * random-access (3.6 s against 1.3 s in page order), while a pass that finds nothing to
- * delete costs ~0.1 s.  Reads run outside transactions: the store process is the only
- * user, one operation at a time.
+ * delete costs ~0.1 s.  Client tombstones are few (one per deleted client for
+ * STORE_BDB_TOMBSTONE_TTL): each pass of the purge starts with a walk of the clients.
+ * Reads run outside transactions: the store process is the only user, one operation at a
+ * time.
  */
 #include "autoconfig.h"
 
@@ -43,15 +46,37 @@ struct visit {
     int64_t now;
 };
 
+static int client_of(struct store_bdb *db, const DBT *key, const DBT *data,
+                     struct store__client_value *c)
+{
+    if (store__client_decode(data->data, data->size, c) < 0)
+        return store__bdb_failf(db, STORE__DB_CLIENTS, EIO, "client %.*s: undecodable value",
+                                (int)key->size, (const char *)key->data);
+    return 0;
+}
+
 static int visit_client(struct store_bdb *db, const DBT *key, const DBT *data, void *arg)
 {
     struct visit *v = arg;
-    struct store_client_rec c;
+    struct store__client_value c;
+    int rc = client_of(db, key, data, &c);
 
-    if (store__client_decode(data->data, data->size, &c) < 0)
-        return store__bdb_failf(db, STORE__DB_CLIENTS, EIO, "client %.*s: undecodable value",
-                                (int)key->size, (const char *)key->data);
-    return ((store_bdb_client_fn)v->fn)(&c, v->arg);
+    if (rc < 0 || !store__client_exists(&c))
+        return rc;
+    return ((store_bdb_client_fn)v->fn)(&c.rec, v->arg);
+}
+
+static int visit_clock(struct store_bdb *db, const DBT *key, const DBT *data, void *arg)
+{
+    uint64_t *max = arg;
+    struct store__client_value c;
+    int rc = client_of(db, key, data, &c);
+
+    if (rc == 0 && c.rec.version > *max)
+        *max = c.rec.version;
+    if (rc == 0 && c.rec.generation > *max)
+        *max = c.rec.generation;
+    return rc;
 }
 
 static int visit_key(struct store_bdb *db, const DBT *key, const DBT *data, void *arg)
@@ -103,6 +128,31 @@ int store_bdb_each_client(struct store_bdb *db, store_bdb_client_fn fn, void *ar
     return walk(db, STORE__DB_CLIENTS, visit_client, &v);
 }
 
+int store_bdb_client_get(struct store_bdb *db, const char *id, struct store_client_rec *out)
+{
+    DB *d = db->db[STORE__DB_CLIENTS];
+    uint8_t v[STORE__VALUE_MAX];
+    struct store__client_value c;
+    DBT key = store__dbt(id, strnlen(id, SHM_CLIENT_ID_MAX)), data = store__dbt_out(v, sizeof(v));
+    int ret = d->get(d, NULL, &key, &data, 0), rc;
+
+    if (ret == DB_NOTFOUND)
+        return 0;
+    if (ret != 0)
+        return store__bdb_fail(db, STORE__DB_CLIENTS, "DB->get", ret);
+    if ((rc = client_of(db, &key, &data, &c)) < 0 || !store__client_exists(&c))
+        return rc;
+    *out = c.rec;
+    return 1;
+}
+
+int store_bdb_clock(struct store_bdb *db, uint64_t *max)
+{
+    int rc = store__bdb_meta_get(db, NULL, STORE__META_CLOCK, max);
+
+    return rc < 0 ? rc : walk(db, STORE__DB_CLIENTS, visit_clock, max);
+}
+
 int store_bdb_each_key(struct store_bdb *db, store_bdb_key_fn fn, void *arg)
 {
     struct visit v = {(void *)fn, arg, 0};
@@ -152,23 +202,61 @@ static int64_t purge_run(struct store_bdb *db, DBC *c, int64_t now, size_t max, 
     return n;
 }
 
-int64_t store_bdb_purge(struct store_bdb *db, int64_t now, size_t max, bool *pass_done)
+/* Deletes the clients without a body (tombstones, placeholders) whose last change is older
+ * than STORE_BDB_TOMBSTONE_TTL.  Returns how many. */
+static int64_t purge_clients(struct store_bdb *db, DB_TXN *txn, int64_t now)
+{
+    DB *d = db->db[STORE__DB_CLIENTS];
+    DBT key = {0}, data = {0};
+    struct store__client_value v;
+    int64_t n = 0;
+    DBC *c;
+    int ret, rc = 0;
+
+    if ((ret = d->cursor(d, txn, &c, 0)) != 0)
+        return store__bdb_fail(db, STORE__DB_CLIENTS, "DB->cursor", ret);
+    while ((ret = c->get(c, &key, &data, DB_NEXT | DB_RMW)) == 0) {
+        if ((rc = client_of(db, &key, &data, &v)) < 0)
+            break;
+        if (store__client_exists(&v) || v.bodiless_ms / 1000 + STORE_BDB_TOMBSTONE_TTL >= now)
+            continue;
+        if ((ret = c->del(c, 0)) != 0)
+            break;
+        n++;
+    }
+    if (rc == 0 && ret != DB_NOTFOUND)
+        rc = store__bdb_fail(db, STORE__DB_CLIENTS, "purging tombstones", ret);
+    c->close(c);
+    return rc < 0 ? rc : n;
+}
+
+/* A slice: the clients first when it starts a pass, then up to max sessions. */
+static int64_t purge_slice(struct store_bdb *db, DB_TXN *txn, int64_t now, size_t max, bool *done)
 {
     DB *s = db->db[STORE__DB_SESSIONS];
+    int64_t n = db->purge_resume ? 0 : purge_clients(db, txn, now), more;
+    DBC *c;
+    int ret;
+
+    if (n < 0)
+        return n;
+    if ((ret = s->cursor(s, txn, &c, 0)) != 0)
+        return store__bdb_fail(db, STORE__DB_SESSIONS, "DB->cursor", ret);
+    more = purge_run(db, c, now, max, done);
+    c->close(c);
+    return more < 0 ? more : n + more;
+}
+
+int64_t store_bdb_purge(struct store_bdb *db, int64_t now, size_t max, bool *pass_done)
+{
     bool done = false;
     DB_TXN *txn;
-    DBC *c;
     int64_t n;
     int ret;
 
     if ((ret = db->env->txn_begin(db->env, NULL, &txn, 0)) != 0)
         return store__bdb_fail(db, STORE__DB_ENV, "DB_ENV->txn_begin", ret);
-    if ((ret = s->cursor(s, txn, &c, 0)) != 0) {
-        txn->abort(txn);
-        return store__bdb_fail(db, STORE__DB_SESSIONS, "DB->cursor", ret);
-    }
-    n = purge_run(db, c, now, max, &done);
-    c->close(c);
+    n = purge_slice(db, txn, now, max, &done);
     if (n < 0) {
         txn->abort(txn);
         db->purge_resume = false;

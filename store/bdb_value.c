@@ -229,33 +229,46 @@ static void client_get(struct rbuf *r, struct shm_client *c)
     c->updated = (int64_t)get_uint(r, 8);
 }
 
-size_t store__client_encode(const struct store_client_rec *c, uint8_t *out, size_t cap)
+/* A client: the registers' versions, the generation and the tombstone's state first, then
+ * the body (empty texts and zeros for a tombstone or a placeholder, but its id). */
+size_t store__client_encode(const struct store__client_value *v, uint8_t *out, size_t cap)
 {
+    const struct store_client_rec *c = &v->rec;
     struct wbuf w = {out, cap, 0, 0};
 
     put_uint(&w, STORE__VALUE_VERSION, 1);
+    put_uint(&w, c->version, 8);
+    put_uint(&w, c->generation, 4);
+    put_uint(&w, v->body_version, 8);
+    put_uint(&w, v->deleted, 1);
+    put_uint(&w, (uint64_t)v->bodiless_ms, 8);
     client_put(&w, &c->client);
     put_str(&w, c->scopes, sizeof(c->scopes));
     put_str(&w, c->default_scopes, sizeof(c->default_scopes));
     put_str(&w, c->audiences, sizeof(c->audiences));
     put_str(&w, c->subject, sizeof(c->subject));
-    put_uint(&w, c->generation, 4);
     return w.bad ? 0 : w.len;
 }
 
-int store__client_decode(const uint8_t *p, size_t len, struct store_client_rec *c)
+int store__client_decode(const uint8_t *p, size_t len, struct store__client_value *v)
 {
+    struct store_client_rec *c = &v->rec;
     struct rbuf r = {p, len, 0, 0};
-    uint8_t version = (uint8_t)get_uint(&r, 1);
+    uint8_t version = (uint8_t)get_uint(&r, 1), deleted;
 
-    memset(c, 0, sizeof(*c));
+    memset(v, 0, sizeof(*v));
+    c->version = get_uint(&r, 8);
+    c->generation = (uint32_t)get_uint(&r, 4);
+    v->body_version = get_uint(&r, 8);
+    deleted = (uint8_t)get_uint(&r, 1);
+    v->deleted = deleted != 0;
+    v->bodiless_ms = (int64_t)get_uint(&r, 8);
     client_get(&r, &c->client);
     get_str(&r, c->scopes, sizeof(c->scopes));
     get_str(&r, c->default_scopes, sizeof(c->default_scopes));
     get_str(&r, c->audiences, sizeof(c->audiences));
     get_str(&r, c->subject, sizeof(c->subject));
-    c->generation = (uint32_t)get_uint(&r, 4);
-    return rbuf_end(&r, version);
+    return deleted > 1 ? -EINVAL : rbuf_end(&r, version);
 }
 
 size_t store__key_encode(const struct store_key *k, uint8_t *out, size_t cap)

@@ -19,6 +19,7 @@
 
 enum record_kind {
     RF_UINT, /* unsigned integer of `size` bytes */
+    RF_NZ,   /* the same, never 0 (a client change's version) */
     RF_INT,  /* int64_t */
     RF_STR,  /* NUL-terminated text in char[size] */
     RF_BIN,  /* exactly `size` bytes */
@@ -62,8 +63,10 @@ static const struct record_field client_put[] = {F(RF_STR, CL(id)),
                                                  F(RF_STR, u.client.default_scopes),
                                                  F(RF_STR, u.client.audiences),
                                                  F(RF_STR, u.client.subject),
-                                                 F(RF_UINT, u.client.generation)};
-static const struct record_field client_id[] = {F(RF_STR, u.client_id)};
+                                                 F(RF_UINT, u.client.generation),
+                                                 F(RF_NZ, u.client.version)};
+static const struct record_field client_ref[] = {F(RF_STR, u.ref.id), F(RF_UINT, u.ref.generation),
+                                                 F(RF_NZ, u.ref.version)};
 static const struct record_field token_issued[] = {
     F(RF_BIN, u.token.hash),    F(RF_STR, u.token.client_id), F(RF_UINT, u.token.client_gen),
     F(RF_STR, u.token.scope),   F(RF_STR, u.token.audience),  F(RF_INT, u.token.iat),
@@ -89,8 +92,8 @@ struct record_schema {
 /* clang-format on */
 static const struct record_schema record_schemas[] = {
     [STORE_REC_CLIENT_PUT] = SCHEMA(client_put),
-    [STORE_REC_CLIENT_DELETE] = SCHEMA(client_id),
-    [STORE_REC_CLIENT_REVOKE] = SCHEMA(client_id),
+    [STORE_REC_CLIENT_DELETE] = SCHEMA(client_ref),
+    [STORE_REC_CLIENT_REVOKE] = SCHEMA(client_ref),
     [STORE_REC_TOKEN_ISSUED] = SCHEMA(token_issued),
     [STORE_REC_TOKEN_REVOKED] = SCHEMA(token_revoked),
     [STORE_REC_KEY_PUT] = SCHEMA(key_put),
@@ -167,6 +170,9 @@ static int record_field_pack(msgpack_packer *pk, const struct store_record *r,
 
     switch (f->kind) {
     case RF_UINT:
+    case RF_NZ:
+        if (f->kind == RF_NZ && record_uint_get(p, f->size) == 0)
+            return -EINVAL;
         return msgpack_pack_uint64(pk, record_uint_get(p, f->size)) < 0 ? -ENOMEM : 0;
     case RF_INT:
         memcpy(&i, p, sizeof(i));
@@ -328,7 +334,9 @@ static int record_field_unpack(const msgpack_object *o, struct store_record *r,
 
     switch (f->kind) {
     case RF_UINT:
-        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > record_uint_max(f->size))
+    case RF_NZ:
+        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > record_uint_max(f->size) ||
+            (f->kind == RF_NZ && o->via.u64 == 0))
             return -EPROTO;
         record_uint_set(p, f->size, o->via.u64);
         return 0;

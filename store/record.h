@@ -21,8 +21,8 @@
 
 enum store_record_type {
     STORE_REC_CLIENT_PUT = 1,    /* create or replace a client (record and generation) */
-    STORE_REC_CLIENT_DELETE = 2, /* by client id */
-    STORE_REC_CLIENT_REVOKE = 3, /* generation bump: every token of the client dies */
+    STORE_REC_CLIENT_DELETE = 2, /* by client id: struct store_client_ref */
+    STORE_REC_CLIENT_REVOKE = 3, /* a new generation: every token of the client dies */
     STORE_REC_TOKEN_ISSUED = 4,  /* a token's hash and entry, never the token */
     STORE_REC_TOKEN_REVOKED = 5, /* by hash */
     STORE_REC_KEY_PUT = 6,       /* a signing key created (or retired: same record) */
@@ -58,10 +58,25 @@ struct store_account {
     uint8_t verifier[SHM_CLIENT_VERIFIER_MAX]; /* Argon2id */
 };
 
+/* Client changes carry a version: a value of the server's one change clock (in shared
+ * memory, monotonic, restarted above every value stored), taken under the client's lock.
+ * Writers' segments are applied independently, in any interleaving; versions put each
+ * client's changes back in the order they were made.  A generation is such a value too
+ * (the version of the change that set it), so generations are never reused across clients
+ * or instances of a client.  Version 0 is refused: it would lose to every stored state. */
 struct store_client_rec {
     struct shm_client client; /* ids of interned strings are replaced by the texts below */
     char scopes[288], default_scopes[288], audiences[288], subject[512];
+    uint32_t generation; /* tokens with another client_gen are dead */
+    uint64_t version;    /* of this change; from 1 */
+};
+
+/* CLIENT_DELETE: generation is the value the deletion set (its version); CLIENT_REVOKE:
+ * the client's new generation. */
+struct store_client_ref {
+    char id[SHM_CLIENT_ID_MAX];
     uint32_t generation;
+    uint64_t version; /* of this change; from 1 */
 };
 
 struct store_record {
@@ -71,14 +86,14 @@ struct store_record {
     uint64_t seq;    /* per-writer sequence number, from 1, never reused */
     int64_t time_ms; /* when the change was made */
     union {
-        struct store_client_rec client;    /* CLIENT_PUT */
-        char client_id[SHM_CLIENT_ID_MAX]; /* CLIENT_DELETE, CLIENT_REVOKE */
-        struct store_token token;          /* TOKEN_ISSUED */
-        uint8_t token_hash[32];            /* TOKEN_REVOKED */
-        struct store_key key;              /* KEY_PUT */
-        char kid[64];                      /* KEY_DELETE */
-        struct store_account account;      /* ACCOUNT_PUT */
-        char email[256];                   /* ACCOUNT_DELETE */
+        struct store_client_rec client; /* CLIENT_PUT */
+        struct store_client_ref ref;    /* CLIENT_DELETE, CLIENT_REVOKE */
+        struct store_token token;       /* TOKEN_ISSUED */
+        uint8_t token_hash[32];         /* TOKEN_REVOKED */
+        struct store_key key;           /* KEY_PUT */
+        char kid[64];                   /* KEY_DELETE */
+        struct store_account account;   /* ACCOUNT_PUT */
+        char email[256];                /* ACCOUNT_DELETE */
     } u;
 };
 
@@ -107,14 +122,16 @@ struct store_record {
 
 /* Appends r to out as one frame (a batch is several calls on one buffer), writing version
  * STORE_RECORD_VERSION whatever r->version says.  Returns 0; -EINVAL for an unknown type,
- * seq 0, a text without its NUL inside its field or a byte count above its field; -ENOMEM.
+ * seq 0, a client change of version 0, a text without its NUL inside its field or a byte
+ * count above its field; -ENOMEM.
  * On failure out is left as it was.  Called by the writers of the log. */
 int store_record_encode(const struct store_record *r, msgpack_sbuffer *out);
 
 /* Decodes one payload (the bytes after the frame header) into *out, zeroing it first.
  * Returns 0; -ENOTSUP for a version above STORE_RECORD_VERSION; -EPROTO for anything else
  * that is not a record this version writes (bad msgpack, trailing bytes, unknown type, seq 0,
- * wrong field count or kind, a value out of its field's range).  Safe on any bytes. */
+ * client version 0, wrong field count or kind, a value out of its field's range).  Safe on
+ * any bytes. */
 int store_record_decode(const uint8_t *payload, size_t len, struct store_record *out);
 
 /* Checks the frame starting at buf, of which avail bytes exist.  Returns 0 with

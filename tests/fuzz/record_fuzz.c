@@ -2,7 +2,8 @@
  * Fuzz target of the log record codec (store/record.c) and the segment reader
  * (store/segment.c).  Byte 0 picks the mode, modulo 3; the rest is the input:
  *   0  one payload for store_record_decode(): it returns 0, -EPROTO or -ENOTSUP, and a
- *      record that decodes encodes again into a frame that decodes to the same record;
+ *      record that decodes (a client change only with a version) encodes again into a
+ *      frame that decodes to the same record;
  *   1  a segment file, scanned from a memfd (reached as /proc/self/fd/N);
  *   2  the same after every frame's CRC is set right, so that mutated payloads get past
  *      the CRC to the decoder.
@@ -40,14 +41,25 @@ static void fuzz_round_trip(const struct store_record *r)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* A client change's version orders it against other writers' changes: never 0. */
+static void fuzz_client_version(const struct store_record *r)
+{
+    if (r->type == STORE_REC_CLIENT_PUT)
+        FUZZ_CHECK(r->u.client.version != 0);
+    if (r->type == STORE_REC_CLIENT_DELETE || r->type == STORE_REC_CLIENT_REVOKE)
+        FUZZ_CHECK(r->u.ref.version != 0);
+}
+
 static void fuzz_decode(const uint8_t *data, size_t size)
 {
     struct store_record r;
     int rc = store_record_decode(data, size, &r);
 
     FUZZ_CHECK(rc == 0 || rc == -EPROTO || rc == -ENOTSUP);
-    if (rc == 0)
+    if (rc == 0) {
+        fuzz_client_version(&r);
         fuzz_round_trip(&r);
+    }
 }
 
 static void fuzz_file_write(const uint8_t *data, size_t size)

@@ -2,8 +2,9 @@
  * Unit tests of the store process's core (store/applier.c) on real files in mkdtemp
  * directories: segments of several writers applied once and again (idempotent), records
  * appended after a pass, trimming and a reopen, a torn tail left by a pass and cut by
- * recovery, torn and corrupt middle segments, sequence gaps, what recovery loads, and
- * kill -9 of a child running apply passes while the parent appends.
+ * recovery, torn and corrupt middle segments, sequence gaps, per-slot limits (a writer's
+ * synced seq), what recovery loads, and kill -9 of a child running apply passes while the
+ * parent appends.
  */
 #include "autoconfig.h"
 
@@ -31,9 +32,8 @@
 
 #include "store/applier.h"
 #include "store/segment.h"
+#include "tests/unit/store/fixture.h"
 #include "tests/unit/store/tmpdir.h"
-
-#define NOW 1700000000
 
 struct dirs {
     char home[64];
@@ -65,59 +65,6 @@ static int dirs_teardown(void **state)
     return 0;
 }
 
-static struct store_bdb *open_ok(const char *dir)
-{
-    struct store_bdb *db;
-    char err[1024];
-
-    if (store_bdb_open(dir, &db, err, sizeof(err)) < 0)
-        fail_msg("store_bdb_open(%s): %s", dir, err);
-    return db;
-}
-
-/* A token of writer w, seq s: its hash says both, so every record is a distinct session. */
-static void token_make(struct store_record *r, uint16_t w, uint64_t s, int64_t exp)
-{
-    memset(r, 0, sizeof(*r));
-    r->type = STORE_REC_TOKEN_ISSUED;
-    r->writer = w;
-    r->seq = s;
-    r->time_ms = (int64_t)NOW * 1000;
-    memcpy(r->u.token.hash, &w, sizeof(w));
-    memcpy(r->u.token.hash + 8, &s, sizeof(s));
-    snprintf(r->u.token.client_id, sizeof(r->u.token.client_id), "c%u", (unsigned)w);
-    snprintf(r->u.token.scope, sizeof(r->u.token.scope), "read");
-    r->u.token.iat = NOW - 10;
-    r->u.token.exp = exp;
-}
-
-/* Writes tokens first .. first + n - 1 of slot as a new segment named first (the previous
- * last one, when not empty, is closed by the rotation a limit of 1 forces). */
-static void seg_write(const char *dir, uint16_t slot, uint64_t first, unsigned n)
-{
-    struct store_segment seg;
-    msgpack_sbuffer sb;
-
-    msgpack_sbuffer_init(&sb);
-    for (unsigned i = 0; i < n; i++) {
-        struct store_record r;
-
-        token_make(&r, slot, first + i, NOW + 3600);
-        assert_int_equal(store_record_encode(&r, &sb), 0);
-    }
-    if (store_segment_open_append(&seg, dir, slot, first, 1) < 0)
-        fail_msg("open_append: %s", seg.err);
-    if (store_segment_append(&seg, first, sb.data, sb.size) < 0)
-        fail_msg("append: %s", seg.err);
-    assert_int_equal(store_segment_close(&seg), 0);
-    msgpack_sbuffer_destroy(&sb);
-}
-
-static void seg_path(char *buf, size_t len, const char *dir, uint16_t slot, uint64_t first)
-{
-    snprintf(buf, len, "%s/w%u-%016" PRIx64 ".seg", dir, (unsigned)slot, first);
-}
-
 static void bytes_append(const char *path, const void *p, size_t n)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -125,14 +72,6 @@ static void bytes_append(const char *path, const void *p, size_t n)
     assert_true(fd != -1);
     assert_int_equal(write(fd, p, n), (ssize_t)n);
     assert_int_equal(close(fd), 0);
-}
-
-static uint64_t file_size(const char *path)
-{
-    struct stat st;
-
-    assert_int_equal(stat(path, &st), 0);
-    return (uint64_t)st.st_size;
 }
 
 static bool file_exists(const char *dir, uint16_t slot, uint64_t first)
@@ -170,7 +109,7 @@ static void pass_ok(struct store_bdb *db, const char *dir, struct store_apply_st
 {
     char err[1024];
 
-    if (store_apply_pass(db, dir, st, err, sizeof(err)) < 0)
+    if (store_apply_pass(db, dir, NULL, st, err, sizeof(err)) < 0)
         fail_msg("store_apply_pass: %s", err);
 }
 
@@ -343,7 +282,7 @@ static void test_torn_middle(void **state)
     seg_write(d->log, 1, 21, 10);
     snprintf(where, sizeof(where), "offset %" PRIu64, whole);
 
-    assert_int_equal(store_apply_pass(db, d->log, NULL, err, sizeof(err)), -EBADMSG);
+    assert_int_equal(store_apply_pass(db, d->log, NULL, NULL, err, sizeof(err)), -EBADMSG);
     err_has(err, "w1-0000000000000001.seg", where);
     assert_int_equal(store_recover(db, d->log, NULL, NULL, err, sizeof(err)), -EBADMSG);
     err_has(err, "w1-0000000000000001.seg", where);
@@ -378,7 +317,7 @@ static void test_corrupt_middle_frame(void **state)
     assert_int_equal(close(fd), 0);
     snprintf(where, sizeof(where), "offset %" PRIu64, off);
 
-    assert_int_equal(store_apply_pass(db, d->log, NULL, err, sizeof(err)), -EBADMSG);
+    assert_int_equal(store_apply_pass(db, d->log, NULL, NULL, err, sizeof(err)), -EBADMSG);
     err_has(err, "w2-0000000000000001.seg", where);
     assert_int_equal(store_recover(db, d->log, NULL, NULL, err, sizeof(err)), -EBADMSG);
     err_has(err, "w2-0000000000000001.seg", where);
@@ -395,7 +334,7 @@ static void test_gaps(void **state)
     /* between segments: 11 .. 14 are missing */
     seg_write(d->log, 1, 1, 10);
     seg_write(d->log, 1, 15, 5);
-    assert_int_equal(store_apply_pass(db, d->log, NULL, err, sizeof(err)), -EBADMSG);
+    assert_int_equal(store_apply_pass(db, d->log, NULL, NULL, err, sizeof(err)), -EBADMSG);
     err_has(err, "w1-000000000000000f.seg", "gap at offset 0");
     assert_int_equal(applied_seq(db, 1), 10); /* what comes before the gap is applied */
 
@@ -403,9 +342,80 @@ static void test_gaps(void **state)
     seg_path(path, sizeof(path), d->log, 1, 15);
     assert_int_equal(unlink(path), 0);
     seg_write(d->log, 3, 5, 5);
-    assert_int_equal(store_apply_pass(db, d->log, NULL, err, sizeof(err)), -EBADMSG);
+    assert_int_equal(store_apply_pass(db, d->log, NULL, NULL, err, sizeof(err)), -EBADMSG);
     err_has(err, "w3-0000000000000005.seg", "gap at offset 0");
     assert_int_equal(applied_seq(db, 3), 0);
+    store_bdb_close(db);
+}
+
+/* --- limits ---------------------------------------------------------------------------- */
+
+struct limits {
+    uint64_t max[8]; /* by slot */
+    unsigned calls;
+};
+
+static uint64_t limit_of(uint16_t slot, void *arg)
+{
+    struct limits *l = arg;
+
+    l->calls++;
+    return slot < 8 ? l->max[slot] : 0;
+}
+
+static void pass_limited(struct store_bdb *db, const char *dir, struct limits *l,
+                         struct store_apply_stats *st)
+{
+    struct store_apply_limit lim = {limit_of, l};
+    char err[1024];
+
+    if (store_apply_pass(db, dir, &lim, st, err, sizeof(err)) < 0)
+        fail_msg("store_apply_pass: %s", err);
+}
+
+/* A pass applies a slot's records up to its limit exactly, the next one goes on from there;
+ * a limit inside a segment, at its end, before a whole segment, and of 0. */
+static void test_limits(void **state)
+{
+    struct dirs *d = *state;
+    struct store_bdb *db = open_ok(d->db);
+    struct limits l = {.max = {0, 37, 0, 10, 5}};
+    struct store_apply_stats st;
+
+    seg_write(d->log, 1, 1, 50);
+    seg_write(d->log, 1, 51, 50);
+    seg_write(d->log, 2, 1, 10);
+    seg_write(d->log, 3, 1, 10);
+    seg_write(d->log, 3, 11, 10);
+    seg_write(d->log, 4, 1, 20);
+    pass_limited(db, d->log, &l, &st);
+    assert_int_equal(l.calls, 4); /* once a slot */
+    assert_int_equal(applied_seq(db, 1), 37);
+    assert_int_equal(applied_seq(db, 2), 0);
+    assert_int_equal(applied_seq(db, 3), 10);
+    assert_int_equal(applied_seq(db, 4), 5);
+    assert_int_equal(st.applied, 37 + 10 + 5);
+    assert_int_equal(st.held, 4);
+    assert_int_equal(sessions(db), 52);
+
+    /* the writers synced more: the next pass goes on exactly where this one stopped */
+    l = (struct limits){.max = {0, 60, 10, 20, 19}};
+    pass_limited(db, d->log, &l, &st);
+    assert_int_equal(st.applied, 23 + 10 + 10 + 14);
+    assert_int_equal(st.held, 2); /* slots 1 and 4; 2 and 3 reached their ends */
+    assert_int_equal(applied_seq(db, 1), 60);
+    assert_int_equal(applied_seq(db, 2), 10);
+    assert_int_equal(applied_seq(db, 3), 20);
+    assert_int_equal(applied_seq(db, 4), 19);
+
+    /* no limit: the rest; a limit below what is applied changes nothing */
+    pass_ok(db, d->log, &st);
+    assert_int_equal(st.applied, 40 + 1);
+    l = (struct limits){.max = {0, 1, 1, 1, 1}};
+    pass_limited(db, d->log, &l, &st);
+    assert_int_equal(st.applied, 0);
+    assert_int_equal(applied_seq(db, 1), 100);
+    assert_int_equal(sessions(db), 150);
     store_bdb_close(db);
 }
 
@@ -466,12 +476,15 @@ static void state_write(const char *log)
         memset(&r, 0, sizeof(r));
         r.type = STORE_REC_CLIENT_PUT;
         snprintf(r.u.client.client.id, sizeof(r.u.client.client.id), "client-%d", i);
-        r.u.client.generation = 1;
+        r.u.client.generation = (uint32_t)i + 1;
+        r.u.client.version = (uint64_t)i + 1;
         rec_add(&sb, &r, 5, seq++);
     }
     memset(&r, 0, sizeof(r));
     r.type = STORE_REC_CLIENT_DELETE;
-    snprintf(r.u.client_id, sizeof(r.u.client_id), "client-2");
+    snprintf(r.u.ref.id, sizeof(r.u.ref.id), "client-2");
+    r.u.ref.generation = 4;
+    r.u.ref.version = 4;
     rec_add(&sb, &r, 5, seq++);
     for (int i = 0; i < 2; i++) {
         memset(&r, 0, sizeof(r));
@@ -559,7 +572,7 @@ static void child_loop(const struct dirs *d, struct shared *sh, int out)
 
         for (int w = 0; w < KILL_WRITERS; w++)
             snap[w] = atomic_load_explicit(&sh->written[w], memory_order_acquire);
-        if (store_apply_pass(db, d->log, NULL, err, sizeof(err)) < 0)
+        if (store_apply_pass(db, d->log, NULL, NULL, err, sizeof(err)) < 0)
             _exit(4);
         if (i % 4 == 3 && store_trim(db, d->log, NULL, err, sizeof(err)) < 0)
             _exit(5);
@@ -673,8 +686,9 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, dirs_setup, dirs_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_apply_once), T(test_torn_last), T(test_torn_middle),   T(test_corrupt_middle_frame),
-        T(test_gaps),       T(test_trim),      T(test_recover_loads), T(test_kill_safety),
+        T(test_apply_once),  T(test_torn_last), T(test_torn_middle), T(test_corrupt_middle_frame),
+        T(test_gaps),        T(test_trim),      T(test_limits),      T(test_recover_loads),
+        T(test_kill_safety),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,8 @@
  * Unit tests of store/record.c: every record type round-trips with its largest and its
  * smallest values; frames refuse bad lengths and CRCs and ask for more bytes when cut; the
  * decoder refuses truncated and malformed payloads (-EPROTO) and newer versions
- * (-ENOTSUP); the encoder refuses what it cannot write and leaves its buffer as it was.
+ * (-ENOTSUP); the encoder refuses what it cannot write (a client change without a version
+ * too) and leaves its buffer as it was.
  * Payloads with one field changed are made by unpacking a good one with msgpack-c and
  * packing it again.
  */
@@ -55,6 +56,7 @@ static void client_max(struct store_client_rec *c)
     TEXT(c->audiences);
     TEXT(c->subject);
     c->generation = UINT32_MAX;
+    c->version = UINT64_MAX;
 }
 
 static void token_max(struct store_token *t)
@@ -85,7 +87,9 @@ static void record_max(struct store_record *r, uint8_t type)
         break;
     case STORE_REC_CLIENT_DELETE:
     case STORE_REC_CLIENT_REVOKE:
-        TEXT(r->u.client_id);
+        TEXT(r->u.ref.id);
+        r->u.ref.generation = UINT32_MAX;
+        r->u.ref.version = UINT64_MAX;
         break;
     case STORE_REC_TOKEN_ISSUED:
         token_max(&r->u.token);
@@ -115,7 +119,8 @@ static void record_max(struct store_record *r, uint8_t type)
     }
 }
 
-/* Every field at its smallest: empty texts and byte strings, zero or INT64_MIN. */
+/* Every field at its smallest: empty texts and byte strings, zero or INT64_MIN (a client
+ * change's version: 1). */
 static void record_min(struct store_record *r, uint8_t type)
 {
     memset(r, 0, sizeof(*r));
@@ -123,9 +128,12 @@ static void record_min(struct store_record *r, uint8_t type)
     r->version = STORE_RECORD_VERSION;
     r->seq = 1;
     r->time_ms = INT64_MIN;
-    if (type == STORE_REC_CLIENT_PUT)
+    if (type == STORE_REC_CLIENT_PUT) {
         r->u.client.client.created = r->u.client.client.updated = INT64_MIN;
-    else if (type == STORE_REC_TOKEN_ISSUED)
+        r->u.client.version = 1;
+    } else if (type == STORE_REC_CLIENT_DELETE || type == STORE_REC_CLIENT_REVOKE) {
+        r->u.ref.version = 1;
+    } else if (type == STORE_REC_TOKEN_ISSUED)
         r->u.token.iat = r->u.token.exp = INT64_MIN;
     else if (type == STORE_REC_KEY_PUT)
         r->u.key.created = r->u.key.retired_at = INT64_MIN;
@@ -254,7 +262,13 @@ static void test_encode_refuses(void **state)
     r.seq = 0;
     encode_refused(&r);
     record_max(&r, STORE_REC_CLIENT_DELETE);
-    memset(r.u.client_id, 'x', sizeof(r.u.client_id)); /* no NUL */
+    memset(r.u.ref.id, 'x', sizeof(r.u.ref.id)); /* no NUL */
+    encode_refused(&r);
+    record_min(&r, STORE_REC_CLIENT_REVOKE);
+    r.u.ref.version = 0;
+    encode_refused(&r);
+    record_min(&r, STORE_REC_CLIENT_PUT);
+    r.u.client.version = 0;
     encode_refused(&r);
     record_max(&r, STORE_REC_TOKEN_ISSUED);
     memset(r.u.token.audience, 'x', sizeof(r.u.token.audience));
@@ -447,7 +461,7 @@ static void test_version(void **state)
 }
 
 /* Element 1 is the type: on a KEY_DELETE's other fields, types whose one field is a text
- * decode too. */
+ * decode too (not CLIENT_DELETE and CLIENT_REVOKE, whose text is followed by two numbers). */
 static void test_header_fields(void **state)
 {
     static const uint64_t types[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255, 256};
@@ -456,8 +470,7 @@ static void test_header_fields(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         uint64_t t = types[i];
-        int ok = t == STORE_REC_KEY_DELETE || t == STORE_REC_CLIENT_DELETE ||
-                 t == STORE_REC_CLIENT_REVOKE || t == STORE_REC_ACCOUNT_DELETE;
+        int ok = t == STORE_REC_KEY_DELETE || t == STORE_REC_ACCOUNT_DELETE;
 
         v = obj_uint(t);
         assert_int_equal(decode_edited(STORE_REC_KEY_DELETE, 1, &v), ok ? 0 : -EPROTO);
@@ -498,7 +511,7 @@ static uint32_t element_count(uint8_t type)
 static void test_field_counts(void **state)
 {
     static const uint8_t empty[] = {0x90}, map[] = {0x81, 0x01, 0x01}, nil[] = {0xc0};
-    static const uint32_t fields[TYPES + 1] = {0, 18, 1, 1, 11, 1, 5, 1, 3, 1};
+    static const uint32_t fields[TYPES + 1] = {0, 19, 3, 3, 11, 1, 5, 1, 3, 1};
     msgpack_object v = obj_uint(1);
     struct store_record r;
 
@@ -553,6 +566,30 @@ static void test_field_bounds(void **state)
     assert_int_equal(decode_edited(STORE_REC_KEY_PUT, 9, &v), -EPROTO);
 }
 
+/* A client change's version (a CLIENT_PUT's element 23, a CLIENT_DELETE's or
+ * CLIENT_REVOKE's 7) is from 1 to UINT64_MAX; a reference's generation (6) is 32 bits. */
+static void test_client_versions(void **state)
+{
+    msgpack_object v;
+
+    (void)state;
+    v = obj_uint(0);
+    assert_int_equal(decode_edited(STORE_REC_CLIENT_PUT, 23, &v), -EPROTO);
+    assert_int_equal(decode_edited(STORE_REC_CLIENT_DELETE, 7, &v), -EPROTO);
+    assert_int_equal(decode_edited(STORE_REC_CLIENT_REVOKE, 7, &v), -EPROTO);
+    assert_int_equal(decode_edited(STORE_REC_CLIENT_REVOKE, 6, &v), 0);
+    v = obj_int(-1);
+    assert_int_equal(decode_edited(STORE_REC_CLIENT_PUT, 23, &v), -EPROTO);
+    v = obj_uint(1);
+    assert_int_equal(decode_edited(STORE_REC_CLIENT_PUT, 23, &v), 0);
+    assert_int_equal(decode_edited(STORE_REC_CLIENT_DELETE, 7, &v), 0);
+    v = obj_uint((uint64_t)UINT32_MAX + 1);
+    assert_int_equal(decode_edited(STORE_REC_CLIENT_DELETE, 6, &v), -EPROTO);
+    assert_int_equal(decode_edited(STORE_REC_CLIENT_PUT, 22, &v), -EPROTO); /* generation */
+    v = obj_str("1", 1);
+    assert_int_equal(decode_edited(STORE_REC_CLIENT_DELETE, 7, &v), -EPROTO);
+}
+
 /* Container counts no payload could hold are refused before msgpack-c allocates for them;
  * so are nesting deeper than msgpack-c's stack, the unused byte 0xc1 and oversized input. */
 static void test_hostile_msgpack(void **state)
@@ -596,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_header_fields),
         cmocka_unit_test(test_field_counts),
         cmocka_unit_test(test_field_bounds),
+        cmocka_unit_test(test_client_versions),
         cmocka_unit_test(test_hostile_msgpack),
     };
 
