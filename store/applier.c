@@ -35,9 +35,12 @@ struct pass {
     size_t n;
     bool verify; /* read every segment, even those applied (recovery) */
     bool cut;    /* cut a torn tail off a slot's last segment (recovery) */
+    bool dry;    /* apply nothing; db is NULL (store_log_verify) */
     const struct store_apply_limit *lim;
     void (*warn)(const char *msg, void *arg);
     void *warn_arg;
+    int (*on_slot)(const struct store_slot_seen *s, void *arg); /* dry passes */
+    struct store_slot_seen seen;
     /* the slot and file being read */
     uint16_t slot;
     uint64_t applied; /* the slot's applied seq when the pass reached it */
@@ -97,7 +100,7 @@ static int record_check(struct pass *p, const struct store_record *r, uint64_t o
                          "%s: sequence gap at offset %" PRIu64 ": seq %" PRIu64 " where %" PRIu64
                          " was expected",
                          p->path, off, r->seq, p->expect);
-    if (p->expect == 0 && r->seq > p->applied + 1)
+    if (p->expect == 0 && !p->dry && r->seq > p->applied + 1)
         return pass_fail(p, -EBADMSG,
                          "%s: sequence gap at offset %" PRIu64 ": seq %" PRIu64
                          " but writer %u applied only up to %" PRIu64,
@@ -119,6 +122,11 @@ static int on_record(const struct store_record *r, uint64_t off, void *arg)
         return rc;
     p->file_started = true;
     p->expect = r->seq + 1;
+    if (p->seen.records++ == 0)
+        p->seen.first_seq = r->seq;
+    p->seen.last_seq = r->seq;
+    if (p->dry)
+        return 0;
     if (r->seq <= p->applied) {
         p->st->skipped++;
         return 0;
@@ -130,9 +138,17 @@ static int on_record(const struct store_record *r, uint64_t off, void *arg)
 /* The tail of a slot's last segment: left alone by a pass, cut by recovery. */
 static int last_torn(struct pass *p, struct store_scan_result *res)
 {
+    char msg[sizeof(p->path) + 128];
     int rc;
 
     p->st->torn++;
+    if (p->dry && p->warn != NULL) {
+        snprintf(msg, sizeof(msg),
+                 "%s: a torn record at offset %" PRIu64 " (%" PRIu64
+                 " bytes), which the next start cuts off",
+                 p->path, res->valid_end, res->size - res->valid_end);
+        p->warn(msg, p->warn_arg);
+    }
     if (!p->cut)
         return 0;
     rc = store_segment_cut(p->path, res);
@@ -156,6 +172,8 @@ static int file_apply(struct pass *p, const struct store_segment_name *f, bool l
         return p->err_set ? rc : pass_fail(p, rc, "%s", res.msg);
     p->st->segments++;
     p->st->bytes += res.valid_end;
+    p->seen.segments++;
+    p->seen.bytes += res.valid_end;
     if (p->held || res.end != STORE_SCAN_TORN)
         return 0;
     if (last)
@@ -193,7 +211,10 @@ static int slot_apply(struct pass *p, const struct store_segment_name *v, size_t
     p->expect = 0;
     p->held = false;
     p->limit = p->lim ? p->lim->max_seq(p->slot, p->lim->arg) : UINT64_MAX;
-    rc = store_bdb_applied_seq(p->db, p->slot, &p->applied);
+    memset(&p->seen, 0, sizeof(p->seen));
+    p->seen.slot = p->slot;
+    memcpy(p->seen.first, v[0].name, sizeof(p->seen.first));
+    rc = p->dry ? 0 : store_bdb_applied_seq(p->db, p->slot, &p->applied);
     if (rc < 0)
         return pass_fail(p, rc, "reading the applied seq of writer %u: %s", (unsigned)p->slot,
                          store_bdb_error(p->db));
@@ -209,6 +230,8 @@ static int slot_apply(struct pass *p, const struct store_segment_name *v, size_t
             return slot_failed(p, rc);
     }
     p->st->held += p->held;
+    if (p->on_slot != NULL && (rc = p->on_slot(&p->seen, p->warn_arg)) < 0)
+        return rc;
     return pass_flush(p);
 }
 
@@ -234,8 +257,8 @@ static int pass_run(struct pass *p, char *err, size_t errlen)
     rc = store_segment_list(p->dir, &v, &n, err, errlen);
     if (rc < 0)
         return rc;
-    p->batch = n ? malloc(STORE_APPLY_BATCH * sizeof(*p->batch)) : NULL;
-    if (n && p->batch == NULL) {
+    p->batch = n && !p->dry ? malloc(STORE_APPLY_BATCH * sizeof(*p->batch)) : NULL;
+    if (n && !p->dry && p->batch == NULL) {
         rc = pass_fail(p, -ENOMEM, "apply pass over %s: out of memory", p->dir);
         goto done;
     }
@@ -257,6 +280,19 @@ int store_apply_pass(struct store_bdb *db, const char *dir, const struct store_a
     struct store_apply_stats mine;
     struct pass p = {.db = db, .dir = dir, .lim = lim, .st = st ? st : &mine};
 
+    return pass_run(&p, err, errlen);
+}
+
+int store_log_verify(const char *dir, void (*warn)(const char *msg, void *arg),
+                     int (*slot)(const struct store_slot_seen *s, void *arg), void *arg,
+                     struct store_apply_stats *st, char *err, size_t errlen)
+{
+    struct store_apply_stats mine;
+    struct pass p = {.dir = dir, .st = st ? st : &mine, .verify = true, .dry = true};
+
+    p.warn = warn;
+    p.on_slot = slot;
+    p.warn_arg = arg;
     return pass_run(&p, err, errlen);
 }
 

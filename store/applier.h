@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "store/bdb.h"
+#include "store/segment.h"
 
 /* Records per store_bdb_apply transaction. */
 #define STORE_APPLY_BATCH 512
@@ -63,6 +64,28 @@ struct store_trim_stats {
  * Called by the store process after apply passes. */
 int store_trim(struct store_bdb *db, const char *dir, struct store_trim_stats *st, char *err,
                size_t errlen);
+
+/* What a verification saw of one writer slot's log. */
+struct store_slot_seen {
+    uint16_t slot;
+    uint64_t segments, records, bytes;
+    uint64_t first_seq, last_seq;       /* of its records; 0: it has none */
+    char first[STORE_SEGMENT_NAME_MAX]; /* its first segment's name */
+};
+
+/* Reads every segment of dir as recovery does (every frame whole with a matching CRC,
+ * every record decoded, of the file's slot, the first one the file's name, in sequence
+ * without a gap), without changing anything: no file is cut, no record applied.  A torn
+ * tail in a slot's last segment is passed to warn (may be NULL), saying that the next start
+ * cuts it.  slot (may be NULL) gets each slot's summary after its last segment; a negative
+ * return stops the verification and is returned.  Returns 0 with *st (may be NULL; its
+ * segments, bytes and torn), or, with err naming file and offset, -EBADMSG for corruption
+ * (as store_apply_pass: a torn tail in a segment that is not its slot's last, a record of
+ * another writer or out of sequence), -ENOTSUP for a newer record version, or the errno of
+ * a failed call.  Called by store_check (tesserad --check-data). */
+int store_log_verify(const char *dir, void (*warn)(const char *msg, void *arg),
+                     int (*slot)(const struct store_slot_seen *s, void *arg), void *arg,
+                     struct store_apply_stats *st, char *err, size_t errlen);
 
 /* What recovery hands its caller.  Every member may be NULL.  A callback returns 0 to go
  * on or a negative value that stops recovery and is returned by it. */

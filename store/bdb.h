@@ -99,6 +99,22 @@ int store_bdb_client_get(struct store_bdb *db, const char *id, struct store_clie
  * start. */
 int store_bdb_clock(struct store_bdb *db, uint64_t *max);
 
+/* What store_bdb_verify read. */
+struct store_bdb_counts {
+    uint64_t clients;       /* that exist */
+    uint64_t tombstones;    /* of deleted clients, and placeholders (store/bdb_apply.c) */
+    uint64_t sessions;      /* every stored one, revocations seen before their token too */
+    uint64_t sessions_live; /* not expired, not revoked, of its existing client's generation */
+    uint64_t accounts, keys;
+    uint64_t clock; /* store_bdb_clock */
+};
+
+/* Reads every record of every database (the by-client index too, checked against the
+ * sessions) and decodes every value, changing nothing.  Returns 0 with *out, or a negative
+ * errno with store_bdb_error() naming the file: -EIO for a damaged page or a value that
+ * does not decode.  Called by store_check (tesserad --check-data). */
+int store_bdb_verify(struct store_bdb *db, int64_t now, struct store_bdb_counts *out);
+
 /* The sessions of client_id (expired ones not yet purged included) through the by-client
  * index, ordered by id, at most limit of them, starting after the id `after` (NULL: from
  * the first).  fn gets the id and the session with its hash zeroed.  Returns how many fn

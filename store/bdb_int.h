@@ -36,6 +36,12 @@ struct store_bdb {
 /* File names, indexed by enum store__bdb_which. */
 extern const char *const store__bdb_file[STORE__DB_COUNT];
 
+/* Calls fn for every pair of database `which` in key order, outside any transaction; fn
+ * returns 0 to go on, or a negative value that stops the walk and is returned.  Otherwise
+ * 0, or a negative errno when the database cannot be read (store_bdb_error names it). */
+typedef int (*store__bdb_walk_fn)(struct store_bdb *db, const DBT *key, const DBT *data, void *arg);
+int store__bdb_walk(struct store_bdb *db, int which, store__bdb_walk_fn fn, void *arg);
+
 /* meta's key of the highest clock value applied (store/bdb_apply.c). */
 #define STORE__META_CLOCK "clock"
 

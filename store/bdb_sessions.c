@@ -20,10 +20,7 @@
 
 #include "store/bdb_int.h"
 
-typedef int (*walk_fn)(struct store_bdb *db, const DBT *key, const DBT *data, void *arg);
-
-/* Calls fn for every pair of database `which` in key order. */
-static int walk(struct store_bdb *db, int which, walk_fn fn, void *arg)
+int store__bdb_walk(struct store_bdb *db, int which, store__bdb_walk_fn fn, void *arg)
 {
     DB *d = db->db[which];
     DBT key = {0}, data = {0};
@@ -125,7 +122,7 @@ int store_bdb_each_client(struct store_bdb *db, store_bdb_client_fn fn, void *ar
 {
     struct visit v = {(void *)fn, arg, 0};
 
-    return walk(db, STORE__DB_CLIENTS, visit_client, &v);
+    return store__bdb_walk(db, STORE__DB_CLIENTS, visit_client, &v);
 }
 
 int store_bdb_client_get(struct store_bdb *db, const char *id, struct store_client_rec *out)
@@ -150,21 +147,21 @@ int store_bdb_clock(struct store_bdb *db, uint64_t *max)
 {
     int rc = store__bdb_meta_get(db, NULL, STORE__META_CLOCK, max);
 
-    return rc < 0 ? rc : walk(db, STORE__DB_CLIENTS, visit_clock, max);
+    return rc < 0 ? rc : store__bdb_walk(db, STORE__DB_CLIENTS, visit_clock, max);
 }
 
 int store_bdb_each_key(struct store_bdb *db, store_bdb_key_fn fn, void *arg)
 {
     struct visit v = {(void *)fn, arg, 0};
 
-    return walk(db, STORE__DB_KEYS, visit_key, &v);
+    return store__bdb_walk(db, STORE__DB_KEYS, visit_key, &v);
 }
 
 int store_bdb_each_account(struct store_bdb *db, store_bdb_account_fn fn, void *arg)
 {
     struct visit v = {(void *)fn, arg, 0};
 
-    return walk(db, STORE__DB_ACCOUNTS, visit_account, &v);
+    return store__bdb_walk(db, STORE__DB_ACCOUNTS, visit_account, &v);
 }
 
 int store_bdb_each_live_session(struct store_bdb *db, int64_t now, store_bdb_session_fn fn,
@@ -172,7 +169,7 @@ int store_bdb_each_live_session(struct store_bdb *db, int64_t now, store_bdb_ses
 {
     struct visit v = {(void *)fn, arg, now};
 
-    return walk(db, STORE__DB_SESSIONS, visit_session, &v);
+    return store__bdb_walk(db, STORE__DB_SESSIONS, visit_session, &v);
 }
 
 /* Visits up to max sessions from the cursor's position, deleting the expired ones; leaves

@@ -35,34 +35,19 @@
 #include "tests/unit/store/fixture.h"
 #include "tests/unit/store/tmpdir.h"
 
-struct dirs {
-    char home[64];
-    char db[80];
-    char log[80];
-};
-
 /* --- helpers --------------------------------------------------------------------- */
 
 static int dirs_setup(void **state)
 {
-    static struct dirs d;
+    static struct data_dirs d;
 
-    if (tmpdir_make(d.home, sizeof(d.home), "applier") < 0)
-        return -1;
-    snprintf(d.db, sizeof(d.db), "%s/db", d.home);
-    snprintf(d.log, sizeof(d.log), "%s/log", d.home);
-    if (mkdir(d.db, 0700) == -1 || mkdir(d.log, 0700) == -1)
-        return -1;
     *state = &d;
-    return 0;
+    return data_dirs_make(&d, "applier");
 }
 
 static int dirs_teardown(void **state)
 {
-    struct dirs *d = *state;
-
-    tmpdir_remove(d->home);
-    return 0;
+    return tmpdir_remove(((struct data_dirs *)*state)->home);
 }
 
 static void bytes_append(const char *path, const void *p, size_t n)
@@ -132,7 +117,7 @@ static void three_writers(const char *log)
 
 static void test_apply_once(void **state)
 {
-    struct dirs *d = *state;
+    struct data_dirs *d = *state;
     struct store_bdb *db = open_ok(d->db);
     struct store_apply_stats st;
 
@@ -170,7 +155,7 @@ static void test_apply_once(void **state)
 
 static void test_trim(void **state)
 {
-    struct dirs *d = *state;
+    struct data_dirs *d = *state;
     struct store_bdb *db = open_ok(d->db);
     struct store_trim_stats ts;
     char err[1024];
@@ -232,7 +217,7 @@ static void torn_append(const char *path)
 
 static void test_torn_last(void **state)
 {
-    struct dirs *d = *state;
+    struct data_dirs *d = *state;
     struct store_bdb *db = open_ok(d->db);
     struct store_recover_ops ops = {.warn = on_warn, .now = NOW};
     struct store_apply_stats st;
@@ -270,7 +255,7 @@ static void test_torn_last(void **state)
 
 static void test_torn_middle(void **state)
 {
-    struct dirs *d = *state;
+    struct data_dirs *d = *state;
     struct store_bdb *db = open_ok(d->db);
     char path[160], err[1024], where[64];
     uint64_t whole;
@@ -293,7 +278,7 @@ static void test_torn_middle(void **state)
 
 static void test_corrupt_middle_frame(void **state)
 {
-    struct dirs *d = *state;
+    struct data_dirs *d = *state;
     struct store_bdb *db = open_ok(d->db);
     char path[160], err[1024], where[64];
     uint64_t off = 0;
@@ -327,7 +312,7 @@ static void test_corrupt_middle_frame(void **state)
 
 static void test_gaps(void **state)
 {
-    struct dirs *d = *state;
+    struct data_dirs *d = *state;
     struct store_bdb *db = open_ok(d->db);
     char path[160], err[1024];
 
@@ -377,7 +362,7 @@ static void pass_limited(struct store_bdb *db, const char *dir, struct limits *l
  * a limit inside a segment, at its end, before a whole segment, and of 0. */
 static void test_limits(void **state)
 {
-    struct dirs *d = *state;
+    struct data_dirs *d = *state;
     struct store_bdb *db = open_ok(d->db);
     struct limits l = {.max = {0, 37, 0, 10, 5}};
     struct store_apply_stats st;
@@ -519,7 +504,7 @@ static void state_write(const char *log)
 
 static void test_recover_loads(void **state)
 {
-    struct dirs *d = *state;
+    struct data_dirs *d = *state;
     struct store_bdb *db = open_ok(d->db);
     struct store_recover_ops ops = {
         .client = on_client,
@@ -560,7 +545,7 @@ struct shared {
 
 /* The child: apply passes (and a trim every fourth) in a loop; after each pass it reports
  * what had been written before the pass started. */
-static void child_loop(const struct dirs *d, struct shared *sh, int out)
+static void child_loop(const struct data_dirs *d, struct shared *sh, int out)
 {
     struct store_bdb *db;
     char err[1024];
@@ -583,7 +568,7 @@ static void child_loop(const struct dirs *d, struct shared *sh, int out)
 
 /* Appends while a child applies, kills it after `target` reports (or 5 s), and leaves its
  * last report in last[]. */
-static void run_and_kill(const struct dirs *d, struct shared *sh, struct store_segment *segs,
+static void run_and_kill(const struct data_dirs *d, struct shared *sh, struct store_segment *segs,
                          unsigned target, uint64_t last[KILL_WRITERS])
 {
     unsigned reports = 0, chunk = 0;
@@ -633,7 +618,7 @@ static void run_and_kill(const struct dirs *d, struct shared *sh, struct store_s
 
 static void test_kill_safety(void **state)
 {
-    struct dirs *d = *state;
+    struct data_dirs *d = *state;
     struct shared *sh =
         mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     struct store_segment segs[KILL_WRITERS];

@@ -1,21 +1,43 @@
 /*
- * What the store's unit tests build their data with: a Berkeley DB store opened or the test
- * failed, records of every kind with recognisable contents, and log segments written
- * through the real segment writer.  Include after cmocka.h.
+ * What the store's unit tests build their data with: data directories, a Berkeley DB store
+ * opened or the test failed, records of every kind with recognisable contents, log
+ * segments written through the real segment writer, damaged files, and children to run
+ * what may panic Berkeley DB.  Include after cmocka.h.
  */
 #ifndef TESTS_UNIT_STORE_FIXTURE_H
 #define TESTS_UNIT_STORE_FIXTURE_H
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "store/bdb.h"
 #include "store/segment.h"
+#include "tests/unit/store/tmpdir.h"
 
 #define NOW 1700000000
 #define WRITER 3 /* of the records whose writer a test does not choose */
+
+/* A throwaway data directory: home (/tmp/tessera-<name>-XXXXXX) with db/ and log/. */
+struct data_dirs {
+    char home[64];
+    char db[80];
+    char log[80];
+};
+
+/* 0 or -1 (a test setup's answer). */
+static inline int data_dirs_make(struct data_dirs *d, const char *name)
+{
+    if (tmpdir_make(d->home, sizeof(d->home), name) < 0)
+        return -1;
+    snprintf(d->db, sizeof(d->db), "%s/db", d->home);
+    snprintf(d->log, sizeof(d->log), "%s/log", d->home);
+    return mkdir(d->db, 0700) == -1 || mkdir(d->log, 0700) == -1 ? -1 : 0;
+}
 
 static inline struct store_bdb *open_ok(const char *dir)
 {
@@ -174,6 +196,46 @@ static inline uint64_t file_size(const char *path)
 
     assert_int_equal(stat(path, &st), 0);
     return (uint64_t)st.st_size;
+}
+
+/* --- damage ------------------------------------------------------------------------- */
+
+/* Overwrites n (<= 4096) bytes of dir/file at `at` (-1: the middle) with 0xa5. */
+static inline void damage(const char *dir, const char *file, off_t at, size_t n)
+{
+    char path[512];
+    unsigned char junk[4096];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    if (at < 0)
+        at = (off_t)(file_size(path) / 2);
+    memset(junk, 0xa5, sizeof(junk));
+    assert_int_equal(pwrite(fd, junk, n, at), (ssize_t)n);
+    close(fd);
+}
+
+/* Runs fn(arg, out) in a child and copies the n bytes it leaves in out back: after a panic
+ * Berkeley DB keeps the heap regions of its DB_PRIVATE environment (the store exits 2 at
+ * once), which LeakSanitizer would count against the test. */
+static inline void in_child(void (*fn)(void *arg, void *out), void *arg, void *out, size_t n)
+{
+    int fds[2];
+    pid_t pid;
+
+    assert_int_equal(pipe(fds), 0);
+    assert_true((pid = fork()) >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        fn(arg, out);
+        _exit(write(fds[1], out, n) == (ssize_t)n ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], out, n), (ssize_t)n);
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
 }
 
 #endif
