@@ -260,6 +260,7 @@ enum {
     OPT_VERSION,
     OPT_HELP,
     OPT_CHECK_DATA,
+    OPT_BACKUP,
     OPT_CONFIG,
     OPT_DATA_DIR,
     OPT_LISTEN,
@@ -276,6 +277,7 @@ static const struct option cfg_options[] = {
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"test-config", no_argument, NULL, OPT_TEST_CONFIG},
     {"check-data", no_argument, NULL, OPT_CHECK_DATA},
+    {"backup", required_argument, NULL, OPT_BACKUP},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -292,7 +294,7 @@ const char *master_config_usage(void)
 {
     return "usage: tesserad [--dev] [--config FILE] [--data-dir DIR] [--listen HOST:PORT]...\n"
            "                [--listen-plain HOST:PORT]... [--workers N] [--test-config]\n"
-           "                [--check-data] [--version] [--help]\n"
+           "                [--check-data] [--backup DIR] [--version] [--help]\n"
            "\n"
            "  --config FILE            read the INI configuration FILE (see docs/CONFIG.md)\n"
            "  --dev                    development defaults: ./tessera-dev, a self-signed\n"
@@ -304,6 +306,8 @@ const char *master_config_usage(void)
            "  --test-config            check the configuration, bind nothing, exit 0 or 2\n"
            "  --check-data             verify the data directory (log and database), change\n"
            "                           nothing, serve nothing; exit 0, or 2 naming the damage\n"
+           "  --backup DIR             copy the data directory into DIR, new or empty, while\n"
+           "                           the server runs (or while none does); exit 0 or 1\n"
            "  --version                print the version and exit\n"
            "  --help                   print this text and exit\n";
 }
@@ -365,6 +369,10 @@ static int cfg_parse_argv(struct master_config *cfg, int argc, char **argv, stru
         case OPT_CONFIG:
             free(cfg->config_file);
             cfg->config_file = strdup(optarg);
+            break;
+        case OPT_BACKUP:
+            free(cfg->backup_dir);
+            cfg->backup_dir = strdup(optarg);
             break;
         case ':':
             return cfg_fail(err, errlen, "%s needs a value", argv[optind - 1]);
@@ -482,5 +490,6 @@ void master_config_free(struct master_config *cfg)
         }
     }
     free(cfg->config_file);
+    free(cfg->backup_dir);
     memset(cfg, 0, sizeof(*cfg));
 }

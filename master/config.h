@@ -28,6 +28,7 @@ struct master_config {
     bool show_help;
     bool show_version;
     char *config_file;
+    char *backup_dir; /* --backup DIR: back the data directory up into DIR and exit */
 
     /* [server] */
     struct master_strlist listen;

@@ -49,6 +49,12 @@ struct master {
  * with err saying why (-EWOULDBLOCK: another tesserad uses it). */
 int master_datadir_lock(const char *data_dir, int *fd, char *err, size_t errlen);
 
+/* --backup DIR: backs cfg->data_dir up into target (relative to the working directory, or
+ * absolute): through the store process when a server runs, else itself with the data
+ * directory locked (store/backup.h).  Prints the result as JSON on stdout, or a reason on
+ * stderr.  Returns the exit status: 0, or 1.  Called by main() instead of serving. */
+int master_backup_run(const struct master_config *cfg, const char *target);
+
 /* Forks the workers and supervises them and the store process until SIGTERM/SIGINT;
  * returns the exit status. */
 int master_cycle_run(struct master *m);

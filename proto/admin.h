@@ -87,5 +87,9 @@ void proto_admin_client_delete(const struct proto_ctx *ctx, const struct proto_r
                                struct proto_response *res);
 void proto_admin_client_post(const struct proto_ctx *ctx, const struct proto_request *req,
                              struct proto_response *res);
+/* GET /admin/sessions (proto/admin_sessions.c): checks the query, then defers the answer
+ * to the store process (proto_response_defer). */
+void proto_admin_sessions_list(const struct proto_ctx *ctx, const struct proto_request *req,
+                               struct proto_response *res);
 
 #endif

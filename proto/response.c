@@ -4,6 +4,8 @@
  */
 #include "autoconfig.h"
 
+#include <string.h>
+
 #include "proto/response.h"
 
 void proto_response_reset(struct proto_response *r)
@@ -11,14 +13,17 @@ void proto_response_reset(struct proto_response *r)
     r->status = 200;
     r->content_type = NULL;
     r->close = false;
+    r->deferred = false;
     proto_buf_reset(&r->headers);
     proto_buf_reset(&r->body);
+    proto_buf_reset(&r->store_req);
 }
 
 void proto_response_free(struct proto_response *r)
 {
     proto_buf_free(&r->headers);
     proto_buf_free(&r->body);
+    proto_buf_free(&r->store_req);
 }
 
 int proto_response_header(struct proto_response *r, const char *name, const char *value)
@@ -49,6 +54,29 @@ int proto_response_error(struct proto_response *r, int status, const char *error
     if (proto_buf_append_str(b, "{\"error\":\"") < 0 || proto_buf_append_str(b, error) < 0 ||
         proto_buf_append_str(b, "\",\"error_description\":\"") < 0 ||
         proto_buf_append_str(b, description) < 0 || proto_buf_append_str(b, "\"}") < 0)
+        return -1;
+    return proto_response_header(r, "Cache-Control", "no-store");
+}
+
+int proto_response_defer(struct proto_response *r, const char *req, size_t len)
+{
+    proto_buf_reset(&r->store_req);
+    if (proto_buf_append(&r->store_req, req, len) < 0) {
+        proto_response_error(r, 500, "server_error", "out of memory");
+        return -1;
+    }
+    r->deferred = true;
+    return 0;
+}
+
+int proto_response_store(struct proto_response *r, int status, const char *body, size_t len)
+{
+    r->deferred = false;
+    r->status = strcmp(proto_status_reason(status), "Unknown") != 0 ? status : 502;
+    r->content_type = "application/json";
+    proto_buf_reset(&r->headers);
+    proto_buf_reset(&r->body);
+    if (proto_buf_append(&r->body, body, len) < 0)
         return -1;
     return proto_response_header(r, "Cache-Control", "no-store");
 }
@@ -88,6 +116,8 @@ const char *proto_status_reason(int status)
         return "Request Header Fields Too Large";
     case 500:
         return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
     default:

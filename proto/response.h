@@ -16,6 +16,10 @@ struct proto_response {
     struct proto_buf headers; /* extra header lines, each ending in CRLF */
     struct proto_buf body;
     bool close; /* the handler wants the connection closed after this response */
+    /* The answer comes from the store process (proto_response_defer): the worker sends
+     * store_req to the store's control socket and answers with proto_response_store(). */
+    bool deferred;
+    struct proto_buf store_req; /* one JSON request line (store/control.h), no newline */
 };
 
 /* Empties r for the next request, keeping its buffers' memory. */
@@ -28,6 +32,15 @@ int proto_response_json(struct proto_response *r, int status, const char *body);
 /* Sets status and the JSON error body; error and description are our own ASCII constants. */
 int proto_response_error(struct proto_response *r, int status, const char *error,
                          const char *description);
+/* Defers the answer to the store process, keeping req[0, len) (copied) in r->store_req;
+ * for handlers whose answer needs Berkeley DB (GET /admin/sessions).  0, or -1 when memory
+ * ran out (r is then a 500 error, not deferred). */
+int proto_response_defer(struct proto_response *r, const char *req, size_t len);
+/* Makes r the answer to a deferred request from the store's reply (worker/storeq.h):
+ * status, body (copied), Content-Type application/json and Cache-Control: no-store as its
+ * only extra header; a status proto_status_reason() does not know becomes 502.  Clears the
+ * deferral; keeps r->close.  0 or -1. */
+int proto_response_store(struct proto_response *r, int status, const char *body, size_t len);
 /* The reason phrase of a status we send. */
 const char *proto_status_reason(int status);
 /* Appends the serialised response to out.  head: omit the body (HEAD requests);

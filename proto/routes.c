@@ -47,6 +47,7 @@ const struct proto_route proto_routes[] = {
     {HTTP_PUT, "/admin/clients/*", proto_admin_client_put},
     {HTTP_DELETE, "/admin/clients/*", proto_admin_client_delete},
     {HTTP_POST, "/admin/clients/*", proto_admin_client_post}, /* {id}/secret */
+    {HTTP_GET, "/admin/sessions", proto_admin_sessions_list},
 };
 
 const size_t proto_nroutes = sizeof(proto_routes) / sizeof(proto_routes[0]);

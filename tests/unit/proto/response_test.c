@@ -244,10 +244,11 @@ static void test_reasons(void **state)
         {429, "Too Many Requests"},
         {431, "Request Header Fields Too Large"},
         {500, "Internal Server Error"},
+        {502, "Bad Gateway"}, /* a deferred answer the store gave badly */
         {503, "Service Unavailable"},
         {0, "Unknown"},
         {299, "Unknown"},
-        {502, "Unknown"},
+        {501, "Unknown"},
     };
 
     (void)state;
