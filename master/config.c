@@ -447,7 +447,7 @@ int master_config_validate(struct master_config *cfg, char *err, size_t errlen)
     if (cfg_validate_listen(&cfg->listen, "listen", err, errlen) < 0 ||
         cfg_validate_listen(&cfg->listen_plain, "listen_plain", err, errlen) < 0)
         return -1;
-    if (cfg->listen.n == 0 && cfg->listen_plain.n == 0)
+    if (cfg->listen.n == 0 && cfg->listen_plain.n == 0 && !cfg->check_data)
         return cfg_fail(err, errlen, "no listener: set [server] listen or --listen (or use --dev)");
     if (store_sync_parse(cfg->store_sync) < 0)
         return cfg_fail(err, errlen, "[store] sync: '%s' is not batch, always or off",

@@ -25,6 +25,7 @@
 #include "shm/logstat.h"
 #include "store/applier.h"
 #include "store/bdb.h"
+#include "store/control.h"
 #include "store/daemon.h"
 #include "store/load.h"
 
@@ -37,6 +38,8 @@ struct daemon {
     uv_loop_t loop;
     uv_timer_t apply_timer, trim_timer;
     uv_signal_t sig_term, sig_int;
+    struct store_control control; /* listings and backups for workers and tesserad --backup */
+    bool control_on;
     uint64_t next_purge_ms;
     bool purging;
     int status;
@@ -210,6 +213,12 @@ static int daemon_setup(struct daemon *d)
     uv_signal_start(&d->sig_term, on_signal, SIGTERM);
     uv_signal_start(&d->sig_int, on_signal, SIGINT);
     d->next_purge_ms = daemon_now_ms() + (uint64_t)d->s->purge_interval * 1000;
+    /* Without the control socket only listings and online backups are missing: keep
+     * applying the log, which is what durability needs. */
+    if (store_control_start(&d->control, &d->loop, d->s->sock_path, d->db, d->s->data_dir) == 0)
+        d->control_on = true;
+    else
+        log_warn("session listings and online backups are unavailable");
     return 0;
 }
 
@@ -220,6 +229,8 @@ static void on_closed_quietly(uv_handle_t *h)
 
 static void daemon_close_handles(struct daemon *d)
 {
+    if (d->control_on)
+        store_control_stop(&d->control);
     uv_close((uv_handle_t *)&d->apply_timer, on_closed_quietly);
     uv_close((uv_handle_t *)&d->trim_timer, on_closed_quietly);
     uv_close((uv_handle_t *)&d->sig_term, on_closed_quietly);

@@ -19,6 +19,7 @@
 #include "shm/hash.h"
 #include "shm/log.h"
 #include "worker/conn.h"
+#include "worker/storeq.h"
 
 #define CONN_IN_INITIAL 4096
 #define CONN_OUT_HIGH_WATER (1024 * 1024)
@@ -54,6 +55,10 @@ void worker__conn_close(struct conn *c)
     if (c->closed)
         return;
     c->closed = c->closing = true;
+    if (c->query) {
+        worker__storeq_cancel(c->query);
+        c->query = NULL;
+    }
     if (c->held) {
         c->held = false;
         if (c->held_prev)
@@ -304,6 +309,60 @@ void worker__conn_release(struct conn *c)
         conn_timer_update(c);
 }
 
+/* Writes a response into c->out as the request asked (HEAD, close, HTTP/1.0). */
+static void conn_serialize(struct conn *c, bool head, bool close, bool http10)
+{
+    struct worker *w = c->w;
+
+    if (!close && http10)
+        proto_response_header(&w->res, "Connection", "keep-alive");
+    proto_response_serialize(&w->res, w->date, head, close, &c->out);
+    w->requests++;
+    if (close)
+        c->close_after = true;
+}
+
+static void conn_process(struct conn *c);
+static void conn_resume(struct conn *c);
+
+/* The store process answered a deferred response: write it, then go on with the requests
+ * that arrived meanwhile. */
+static void on_store_reply(void *arg, int status, const char *body, size_t len)
+{
+    struct conn *c = arg;
+    struct worker *w = c->w;
+
+    c->query = NULL;
+    c->waiting = false;
+    worker__clock(w);
+    proto_response_reset(&w->res);
+    if (proto_response_store(&w->res, status, body, len) < 0)
+        proto_response_error(&w->res, 500, "server_error", "out of memory");
+    conn_serialize(c, c->wait_head, c->wait_close || w->draining, c->wait_http10);
+    conn_process(c);
+    conn_resume(c);
+}
+
+/* Sends the handler's deferred query to the store process.  0, or -1 (answer now). */
+static int conn_defer(struct conn *c, bool head, bool close, bool http10)
+{
+    struct worker *w = c->w;
+    const struct proto_buf *q = &w->res.store_req;
+
+    c->query =
+        worker__storeq_send(&w->loop, w->s->store_socket, q->data, q->len, on_store_reply, c);
+    if (c->query == NULL) {
+        proto_response_reset(&w->res);
+        proto_response_error(&w->res, 503, "temporarily_unavailable", "out of memory");
+        return -1;
+    }
+    c->waiting = true;
+    c->wait_head = head;
+    c->wait_close = close;
+    c->wait_http10 = http10;
+    return 0;
+}
+
 /* Answers one parsed request into c->out. */
 static void conn_answer(struct conn *c)
 {
@@ -319,12 +378,9 @@ static void conn_answer(struct conn *c)
     if (worker_journal_pending(&w->journal) != pending)
         conn_hold(c);
     close = !req->keep_alive || w->res.close || w->draining;
-    if (!close && req->http10)
-        proto_response_header(&w->res, "Connection", "keep-alive");
-    proto_response_serialize(&w->res, w->date, req->method == HTTP_HEAD, close, &c->out);
-    w->requests++;
-    if (close)
-        c->close_after = true;
+    if (w->res.deferred && conn_defer(c, req->method == HTTP_HEAD, close, req->http10) == 0)
+        return;
+    conn_serialize(c, req->method == HTTP_HEAD, close, req->http10);
 }
 
 /* Answers every complete request in c->in, then drops the bytes no request needs. */
@@ -334,7 +390,7 @@ static void conn_process(struct conn *c)
     size_t done;
 
     worker__clock(w);
-    while (!c->close_after) {
+    while (!c->close_after && !c->waiting) {
         enum proto_http_result r = proto_http_feed(&c->http, c->in, c->in_len);
 
         if (r == PROTO_HTTP_MORE) {
@@ -458,10 +514,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (!ok)
         c->close_after = true;
-    if (c->held)
+    conn_resume(c);
+}
+
+/* After input or a deferred response: send what is ready, then close or wait for more. */
+static void conn_resume(struct conn *c)
+{
+    if (c->held || c->closed)
         return; /* worker__conn_release() goes on after the commit */
     conn_flush(c);
-    if (c->close_after)
+    if (c->close_after && !c->waiting)
         conn_finish(c);
     else
         conn_timer_update(c);
@@ -540,7 +602,7 @@ void worker__conn_open(struct worker *w, int fd, bool tls)
 
 void worker__conn_drain(struct conn *c)
 {
-    bool idle = !proto_http_partial(&c->http) && c->in_len == 0 &&
+    bool idle = !proto_http_partial(&c->http) && c->in_len == 0 && !c->waiting &&
                 uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0 &&
                 (c->ssl == NULL || SSL_is_init_finished(c->ssl));
 

@@ -17,6 +17,7 @@
 #define WORKER_READ_BUF (64 * 1024)
 
 struct worker;
+struct worker_storeq;
 
 enum conn_timer { CONN_TIMER_NONE, CONN_TIMER_REQUEST, CONN_TIMER_IDLE, CONN_TIMER_CLOSING };
 
@@ -44,7 +45,10 @@ struct conn {
     bool linger;      /* after our shutdown, read until the peer closes (on_shutdown) */
     bool shut_down;   /* our shutdown completed: lingering until the peer closes */
     bool held;        /* its output reports changes not yet durable: sent after the commit */
-    struct conn *held_next, *held_prev; /* the worker's list of held connections */
+    bool waiting;     /* a response deferred to the store process: nothing more is parsed */
+    bool wait_head, wait_close, wait_http10; /* how to write that response */
+    struct worker_storeq *query;             /* the deferred response's query */
+    struct conn *held_next, *held_prev;      /* the worker's list of held connections */
 };
 
 struct worker_accept {
