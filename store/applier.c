@@ -125,6 +125,7 @@ static int on_record(const struct store_record *r, uint64_t off, void *arg)
     if (p->seen.records++ == 0)
         p->seen.first_seq = r->seq;
     p->seen.last_seq = r->seq;
+    p->seen.next_seq = r->seq + 1;
     if (p->dry)
         return 0;
     if (r->seq <= p->applied) {
@@ -167,6 +168,8 @@ static int file_apply(struct pass *p, const struct store_segment_name *f, bool l
     snprintf(p->path, sizeof(p->path), "%s/%s", p->dir, f->name);
     p->file = f;
     p->file_started = false;
+    if (f->first_seq > p->seen.next_seq) /* an empty last segment names the next seq */
+        p->seen.next_seq = f->first_seq;
     rc = store_segment_scan(p->path, on_record, p, &res);
     if (rc < 0 && !p->held)
         return p->err_set ? rc : pass_fail(p, rc, "%s", res.msg);
@@ -213,6 +216,7 @@ static int slot_apply(struct pass *p, const struct store_segment_name *v, size_t
     p->limit = p->lim ? p->lim->max_seq(p->slot, p->lim->arg) : UINT64_MAX;
     memset(&p->seen, 0, sizeof(p->seen));
     p->seen.slot = p->slot;
+    p->seen.first_seq = v[0].first_seq;
     memcpy(p->seen.first, v[0].name, sizeof(p->seen.first));
     rc = p->dry ? 0 : store_bdb_applied_seq(p->db, p->slot, &p->applied);
     if (rc < 0)

@@ -69,7 +69,11 @@ int store_trim(struct store_bdb *db, const char *dir, struct store_trim_stats *s
 struct store_slot_seen {
     uint16_t slot;
     uint64_t segments, records, bytes;
-    uint64_t first_seq, last_seq;       /* of its records; 0: it has none */
+    uint64_t first_seq; /* where its log starts: its first record, or its first segment's
+                           name when it holds none */
+    uint64_t last_seq;  /* its last record's; 0: none */
+    uint64_t next_seq;  /* what its writer appends next: after its last record, or its last
+                           segment's name when that is empty */
     char first[STORE_SEGMENT_NAME_MAX]; /* its first segment's name */
 };
 

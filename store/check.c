@@ -39,7 +39,7 @@ static int on_slot(const struct store_slot_seen *s, void *arg)
     st->records += s->records;
     if (st->writers < STORE_CHECK_WRITERS) {
         st->writer[st->writers] = (struct store_check_writer){
-            s->slot, s->segments, s->records, s->first_seq, s->last_seq, 0,
+            s->slot, s->segments, s->records, s->first_seq, s->last_seq, s->next_seq, 0,
         };
         memcpy(c->first[st->writers], s->first, sizeof(c->first[0]));
     }
@@ -48,7 +48,8 @@ static int on_slot(const struct store_slot_seen *s, void *arg)
 }
 
 /* Each writer's log against its applied seq: records between the two are lost (-EBADMSG);
- * a store ahead of its log (the log deleted or cut by hand) is a warning. */
+ * a store ahead of its log (the log deleted or cut by hand), whose writer would reuse
+ * applied seqs and see its records skipped, is a warning. */
 static int writers_check(struct check *c, struct store_bdb *db, const char *log_dir, char *err,
                          size_t errlen)
 {
@@ -63,18 +64,18 @@ static int writers_check(struct check *c, struct store_bdb *db, const char *log_
             snprintf(err, errlen, "%s", store_bdb_error(db));
             return rc;
         }
-        if (w->records > 0 && w->first_seq > w->applied_seq + 1) {
+        if (w->first_seq > w->applied_seq + 1) {
             snprintf(err, errlen,
                      "%s/%s: sequence gap at offset 0: seq %" PRIu64
                      " but writer %u applied only up to %" PRIu64,
                      log_dir, c->first[i], w->first_seq, (unsigned)w->slot, w->applied_seq);
             return -EBADMSG;
         }
-        if (w->applied_seq > w->last_seq) {
+        if (w->applied_seq >= w->next_seq) {
             snprintf(msg, sizeof(msg),
-                     "writer %u: the store applied up to seq %" PRIu64
-                     " but its log in %s ends at %" PRIu64 ": its next records would be skipped",
-                     (unsigned)w->slot, w->applied_seq, log_dir, w->last_seq);
+                     "writer %u: the store applied up to seq %" PRIu64 " but its log in %s goes on"
+                     " at %" PRIu64 ": its next records would be skipped",
+                     (unsigned)w->slot, w->applied_seq, log_dir, w->next_seq);
             on_warn(msg, c);
         }
     }

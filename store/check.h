@@ -15,8 +15,10 @@
 struct store_check_writer {
     uint16_t slot;
     uint64_t segments, records;
-    uint64_t first_seq, last_seq; /* of the records in its log */
-    uint64_t applied_seq;         /* Berkeley DB's applied seq of the writer */
+    uint64_t first_seq;   /* where its log starts (store_slot_seen) */
+    uint64_t last_seq;    /* its last record's; 0: none */
+    uint64_t next_seq;    /* the seq it appends next */
+    uint64_t applied_seq; /* Berkeley DB's applied seq of the writer */
 };
 
 struct store_check_stats {
@@ -40,8 +42,9 @@ struct store_check_stats {
  * the Berkeley DB environment opened (store_bdb_open, which runs normal recovery) and every
  * database read and decoded (store_bdb_verify), then each slot's log checked against its
  * applied seq: a log that starts after applied seq + 1 has lost records.  A torn tail in a
- * slot's last segment (the next start cuts it) and a store that has applied more of a
- * slot than its log holds go to warn (may be NULL) with arg.  Returns 0 with *st (zeroed
+ * slot's last segment (the next start cuts it) and a store that has applied seqs its
+ * writer would hand out again (applied seq >= the writer's next seq) go to warn (may be
+ * NULL) with arg.  Returns 0 with *st (zeroed
  * first), or a negative errno with err naming the file and, for the log, the byte offset:
  * -EBADMSG for corruption or a gap, -ENOTSUP for a record of a newer version, -EIO (or the
  * call's errno) for an unreadable database. */

@@ -340,8 +340,17 @@ static void test_newer_version(void **state)
     err_has(err, "w3-0000000000000001.seg", where);
 }
 
-/* The store applied 1..10 of writer 1; its log now starts at 15, or ends at 10 when the
- * store is ahead of it. */
+static void empty_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The store applied 1..10 of writer 1; its log now starts at 15 (records lost), or is one
+ * empty segment named 11 (what a trim leaves after a rotation: fine) or 20 (lost), or ends
+ * at 4 (the store is ahead of it). */
 static void test_gap(void **state)
 {
     struct data_dirs *d = *state;
@@ -357,6 +366,19 @@ static void test_gap(void **state)
 
     seg_path(path, sizeof(path), d->log, 1, 15);
     assert_int_equal(unlink(path), 0);
+    seg_path(path, sizeof(path), d->log, 1, 11);
+    empty_file(path);
+    if (check(d, err, sizeof(err)) < 0)
+        fail_msg("store_check: %s", err);
+    assert_int_equal(warnings, 0);
+    assert_int_equal(stats.writer[0].next_seq, 11);
+    assert_int_equal(unlink(path), 0);
+    seg_path(path, sizeof(path), d->log, 1, 20);
+    empty_file(path);
+    assert_int_equal(check(d, err, sizeof(err)), -EBADMSG);
+    err_has(err, "w1-0000000000000014.seg", "gap at offset 0");
+    assert_int_equal(unlink(path), 0);
+
     seg_write(d->log, 1, 1, 4);
     if (check(d, err, sizeof(err)) < 0)
         fail_msg("store_check: %s", err);
