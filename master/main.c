@@ -261,9 +261,18 @@ int main(int argc, char **argv)
     int status = EXIT_CONFIG, lock_fd = -1;
 
     shm_log_setup("master", SHM_LOG_INFO);
-    if (master_config_load(&m.cfg, argc, argv, err, sizeof(err)) < 0 ||
-        (!m.cfg.show_help && !m.cfg.show_version &&
-         master_config_validate(&m.cfg, err, sizeof(err)) < 0)) {
+    if (master_config_load(&m.cfg, argc, argv, err, sizeof(err)) < 0) {
+        fprintf(stderr, "tesserad: %s\n", err);
+        goto done;
+    }
+    /* A backup needs no listener or certificate: it talks to the running store, or reads
+     * the data directory itself when no server runs. */
+    if (m.cfg.backup_dir && !m.cfg.show_help && !m.cfg.show_version) {
+        status = master_backup_run(&m.cfg, m.cfg.backup_dir);
+        goto done;
+    }
+    if (!m.cfg.show_help && !m.cfg.show_version &&
+        master_config_validate(&m.cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "tesserad: %s\n", err);
         goto done;
     }
