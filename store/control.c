@@ -115,6 +115,8 @@ static void conn_answer(struct store_control_conn *c, size_t len)
     uv_read_stop((uv_stream_t *)&c->pipe);
     uv_timer_stop(&c->timer);
     c->answered = true;
+    if (ctl->prepare)
+        ctl->prepare(ctl->prepare_arg);
     store_control_handle(ctl->db, ctl->data_dir, (int64_t)time(NULL), c->in, len, &c->reply);
     if (c->reply.status >= 500) /* the body is our own words: no secret in it */
         log_warn("a request failed (%d): %s", c->reply.status,

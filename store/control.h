@@ -64,6 +64,10 @@ struct store_control {
     struct store_control_conn *conns;
     unsigned nconns;
     bool listening;
+    /* Called before each request, when set: the store process applies the log first, so
+     * a listing shows every change acknowledged before it was asked for. */
+    void (*prepare)(void *arg);
+    void *prepare_arg;
 };
 
 /* Binds sock_path (removing a stale socket there first; another kind of file is an error),

@@ -108,6 +108,11 @@ static int daemon_apply(struct daemon *d)
     return 0;
 }
 
+static void daemon_prepare(void *arg)
+{
+    daemon_apply(arg);
+}
+
 static void on_apply(uv_timer_t *t)
 {
     daemon_apply(t->data);
@@ -215,9 +220,11 @@ static int daemon_setup(struct daemon *d)
     d->next_purge_ms = daemon_now_ms() + (uint64_t)d->s->purge_interval * 1000;
     /* Without the control socket only listings and online backups are missing: keep
      * applying the log, which is what durability needs. */
-    if (store_control_start(&d->control, &d->loop, d->s->sock_path, d->db, d->s->data_dir) == 0)
+    if (store_control_start(&d->control, &d->loop, d->s->sock_path, d->db, d->s->data_dir) == 0) {
+        d->control.prepare = daemon_prepare;
+        d->control.prepare_arg = d;
         d->control_on = true;
-    else
+    } else
         log_warn("session listings and online backups are unavailable");
     return 0;
 }
