@@ -799,8 +799,6 @@ def check(srv, ledger, max_bad_auth=60):
         res = pipelined(srv, [validate_request(t.text) for t in acc], conns=2, want_body=False)
         for t, (st, _) in zip(acc, res):
             stats["access"] += 1
-            if t.client.exists == DEAD and t.state != DEAD:
-                t.state = MAYBE  # the deletion was in doubt and took effect
             if t.state == MAYBE:
                 stats["maybe"] += 1
                 if st == 200 and t.client.exists == DEAD:
