@@ -282,8 +282,10 @@ static int token_still_allowed(const struct proto_ctx *ctx, struct grant *g,
                    "the client is no longer allowed a scope of this grant; ask for fewer", g);
         return -1;
     }
+    /* The issuer is the default audience of a JWT client without audiences: never refused. */
     proto_interned(ctx, g->client.rec.audiences, allowed, sizeof(allowed));
-    if (g->aud[0] && !proto_scope_subset(g->aud, strlen(g->aud), allowed, strlen(allowed))) {
+    if (g->aud[0] && strcmp(g->aud, ctx->cfg->issuer) != 0 &&
+        !proto_scope_subset(g->aud, strlen(g->aud), allowed, strlen(allowed))) {
         token_fail(res, 400, "invalid_target",
                    "the client is no longer allowed the audience of this grant", g);
         return -1;

@@ -186,11 +186,13 @@ static int daemon_recover(struct daemon *d)
         if (l.err[0])
             snprintf(d->err, sizeof(d->err), "%s", l.err);
         log_error("recovery failed: %s", d->err);
-        return rc == -EBADMSG || rc == -ENOTSUP ? -EBADMSG : rc;
+        /* A database that cannot be read, like a corrupt log, is not cured by trying
+         * again; nor is a table too small for what is stored.  Only memory may come back. */
+        return rc == -ENOMEM ? rc : -EBADMSG;
     }
     if (store_bdb_clock(d->db, &clock) < 0) {
         log_error("recovery failed: %s", store_bdb_error(d->db));
-        return -EIO;
+        return -EBADMSG;
     }
     shm_clients_clock_raise(d->s->region, clock);
     daemon_publish_applied(d);
@@ -202,6 +204,7 @@ static int daemon_recover(struct daemon *d)
 
 static int daemon_setup(struct daemon *d)
 {
+    uint64_t trim_ms;
     int rc = uv_loop_init(&d->loop);
 
     if (rc < 0) {
@@ -214,7 +217,10 @@ static int daemon_setup(struct daemon *d)
     uv_signal_init(&d->loop, &d->sig_int);
     d->apply_timer.data = d->trim_timer.data = d->sig_term.data = d->sig_int.data = d;
     uv_timer_start(&d->apply_timer, on_apply, d->s->apply_interval_ms, d->s->apply_interval_ms);
-    uv_timer_start(&d->trim_timer, on_trim, DAEMON_TRIM_MS, DAEMON_TRIM_MS);
+    trim_ms = (uint64_t)d->s->purge_interval * 1000 < DAEMON_TRIM_MS
+                  ? (uint64_t)d->s->purge_interval * 1000
+                  : DAEMON_TRIM_MS;
+    uv_timer_start(&d->trim_timer, on_trim, trim_ms, trim_ms);
     uv_signal_start(&d->sig_term, on_signal, SIGTERM);
     uv_signal_start(&d->sig_int, on_signal, SIGINT);
     d->next_purge_ms = daemon_now_ms() + (uint64_t)d->s->purge_interval * 1000;

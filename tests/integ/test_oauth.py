@@ -296,6 +296,16 @@ def test_refresh_after_the_client_lost_a_scope_or_audience(api):
     assert_oauth_error(r, 400, "invalid_target")
 
 
+def test_refresh_of_a_jwt_client_without_audiences(api):
+    """Its JWTs carry the issuer as aud (RFC 9068 §3): a refresh keeps that default."""
+    srv, admin, oauth = api
+    c = make_client(admin, "jwt-noaud", audiences=[], token_format="jwt")
+    t = oauth.access(c)
+    r = oauth.token(c, grant_type="refresh_token", refresh_token=t["refresh_token"])
+    assert r.status_code == 200, r.text
+    assert oauth.validate(r.json()["access_token"]).status_code == 200
+
+
 # --- revocation -------------------------------------------------------------------------
 
 
