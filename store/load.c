@@ -70,16 +70,9 @@ static bool load_token(struct store_load *l, const struct store_session *s, stru
     if (dead && !(st->flags & SHM_TOKEN_JWT) && st->client_id[0])
         return false;
     memset(t, 0, sizeof(*t));
-    memcpy(t->hash, st->hash, sizeof(t->hash));
+    store_token_to_shm(t, st);
     /* No client: a slot no client has, so the entry reads as revoked whatever happens. */
     t->client_slot = slot < 0 ? UINT32_MAX : (uint32_t)slot;
-    t->client_gen = st->client_gen;
-    t->iat = st->iat;
-    t->exp = st->exp;
-    t->kind = st->kind;
-    t->flags = st->flags;
-    t->parent = st->parent;
-    memcpy(t->jkt, st->jkt, sizeof(t->jkt));
     t->revoked = dead;
     return true;
 }

@@ -15,6 +15,7 @@
 #include <msgpack.h>
 
 #include "store/crc.h"
+#include "shm/token.h"
 #include "store/record.h"
 
 enum record_kind {
@@ -444,4 +445,28 @@ int store_frame_check(const uint8_t *buf, size_t avail, uint32_t *payload_len)
         return -EBADMSG;
     *payload_len = len;
     return 0;
+}
+
+void store_token_from_shm(struct store_token *out, const struct shm_token *t)
+{
+    memcpy(out->hash, t->hash, sizeof(out->hash));
+    out->client_gen = t->client_gen;
+    out->iat = t->iat;
+    out->exp = t->exp;
+    out->kind = t->kind;
+    out->flags = t->flags;
+    out->parent = t->parent;
+    memcpy(out->jkt, t->jkt, sizeof(out->jkt));
+}
+
+void store_token_to_shm(struct shm_token *out, const struct store_token *s)
+{
+    memcpy(out->hash, s->hash, sizeof(out->hash));
+    out->client_gen = s->client_gen;
+    out->iat = s->iat;
+    out->exp = s->exp;
+    out->kind = s->kind;
+    out->flags = s->flags;
+    out->parent = s->parent;
+    memcpy(out->jkt, s->jkt, sizeof(out->jkt));
 }

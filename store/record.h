@@ -120,6 +120,13 @@ struct store_record {
  * A later version may change everything after the version number.
  */
 
+struct shm_token;
+/* A token entry to its durable form and back: the fields both have (hash, client_gen,
+ * times, kind, flags, parent, jkt).  The texts (client id, scope, audience) and the shared
+ * memory's ids and slots are the caller's to fill. */
+void store_token_from_shm(struct store_token *out, const struct shm_token *t);
+void store_token_to_shm(struct shm_token *out, const struct store_token *s);
+
 /* Appends r to out as one frame (a batch is several calls on one buffer), writing version
  * STORE_RECORD_VERSION whatever r->version says.  Returns 0; -EINVAL for an unknown type,
  * seq 0, a client change of version 0, a text without its NUL inside its field or a byte

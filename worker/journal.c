@@ -64,18 +64,11 @@ static int journal_token_issued(void *arg, const struct shm_token *t, const char
     struct store_record *r = journal_rec(j, STORE_REC_TOKEN_ISSUED);
     struct store_token *s = &r->u.token;
 
-    memcpy(s->hash, t->hash, sizeof(s->hash));
     if (journal_text(s->client_id, sizeof(s->client_id), client_id) < 0 ||
         journal_text(s->scope, sizeof(s->scope), scope) < 0 ||
         journal_text(s->audience, sizeof(s->audience), audience) < 0)
         return -EINVAL;
-    s->client_gen = t->client_gen;
-    s->iat = t->iat;
-    s->exp = t->exp;
-    s->kind = t->kind;
-    s->flags = t->flags;
-    s->parent = t->parent;
-    memcpy(s->jkt, t->jkt, sizeof(s->jkt));
+    store_token_from_shm(s, t);
     return journal_add(j);
 }
 
