@@ -264,6 +264,9 @@ int master_cycle_run(struct master *m)
     cycle_signals(&set);
     sigprocmask(SIG_BLOCK, &set, NULL);
     m->pid = getpid();
+    /* Nothing has expired in a table just loaded: a first sweep of all of it would only
+     * delay the workers (a second for a million tokens). */
+    m->next_sweep_ms = cycle_now_ms() + (uint64_t)m->cfg.tokens_sweep_interval * 1000;
     for (;;) {
         uint64_t wait_ms = 1000;
         int sig;

@@ -162,7 +162,10 @@ static int last_torn(struct pass *p, struct store_scan_result *res)
 
 static int file_apply(struct pass *p, const struct store_segment_name *f, bool last)
 {
+    struct store_apply_cursor *c = p->verify || p->lim == NULL ? NULL : p->lim->cursor;
+    struct store_apply_cursor_slot *cs = c ? &c->slot[p->slot % 256] : NULL;
     struct store_scan_result res;
+    uint64_t start = 0;
     int rc;
 
     snprintf(p->path, sizeof(p->path), "%s/%s", p->dir, f->name);
@@ -170,9 +173,19 @@ static int file_apply(struct pass *p, const struct store_segment_name *f, bool l
     p->file_started = false;
     if (f->first_seq > p->seen.next_seq) /* an empty last segment names the next seq */
         p->seen.next_seq = f->first_seq;
-    rc = store_segment_scan(p->path, on_record, p, &res);
+    if (cs && cs->file_seq == f->first_seq && cs->offset) {
+        start = cs->offset;
+        p->expect = cs->expect;
+        p->file_started = true;
+    }
+    rc = store_segment_scan_from(p->path, start, on_record, p, &res);
     if (rc < 0 && !p->held)
         return p->err_set ? rc : pass_fail(p, rc, "%s", res.msg);
+    if (cs) {
+        cs->file_seq = f->first_seq;
+        cs->offset = res.valid_end;
+        cs->expect = p->expect;
+    }
     p->st->segments++;
     p->st->bytes += res.valid_end;
     p->seen.segments++;

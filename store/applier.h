@@ -28,9 +28,23 @@ struct store_apply_stats {
 
 /* How far a pass may go in each slot: the highest seq its writer has synced.  A record on
  * disk but not synced may still be cut back by a failed commit and its seq reused. */
+/* Where the last passes stopped in each slot's segment, so that the next pass reads on
+ * from there: without it, every pass would read a slot's growing last segment from its
+ * start.  Kept by the caller across passes, zeroed at first. */
+struct store_apply_cursor_slot {
+    uint64_t file_seq; /* the segment (its first seq); 0: none */
+    uint64_t offset;   /* the frame boundary reached */
+    uint64_t expect;   /* the seq of the record there */
+};
+
+struct store_apply_cursor {
+    struct store_apply_cursor_slot slot[256];
+};
+
 struct store_apply_limit {
     uint64_t (*max_seq)(uint16_t slot, void *arg);
     void *arg;
+    struct store_apply_cursor *cursor; /* may be NULL: every segment read from its start */
 };
 
 /* One pass over the segments in dir: for each writer slot, in sequence order, every record

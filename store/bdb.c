@@ -24,7 +24,9 @@
 
 #include "store/bdb_int.h"
 
-#define BDB_CACHE_BYTES (32u << 20)   /* 200,000 sessions: ~30 MB of pages */
+/* ~200 bytes of pages per session with its index entry: 1,000,000 sessions fit.  With
+ * DB_PRIVATE the cache is this process's memory, committed as pages are used. */
+#define BDB_CACHE_BYTES (256u << 20)
 #define BDB_LOG_FILE_BYTES (4u << 20) /* log files are removed whole: keep them small */
 #define BDB_LOG_BUFFER_BYTES (1u << 20)
 #define BDB_MAX_LOCKS 60000 /* page locks of the largest transaction (purge, client delete) */

@@ -38,7 +38,8 @@ struct daemon {
     uv_loop_t loop;
     uv_timer_t apply_timer, trim_timer;
     uv_signal_t sig_term, sig_int;
-    struct store_control control; /* listings and backups for workers and tesserad --backup */
+    struct store_control control;     /* listings and backups for workers and tesserad --backup */
+    struct store_apply_cursor cursor; /* where each slot's reading stopped */
     bool control_on;
     uint64_t next_purge_ms;
     bool purging;
@@ -68,15 +69,16 @@ static uint64_t daemon_max_seq(uint16_t slot, void *arg)
     return shm_logstat_synced_seq(d->s->region->logstat, slot);
 }
 
-/* Publishes every writer's applied seq, for the apply lag. */
-static void daemon_publish_applied(struct daemon *d)
+/* Publishes the writers' applied seqs, for the apply lag: every writer's after recovery
+ * (all), else those that have written or been applied since. */
+static void daemon_publish_applied(struct daemon *d, bool all)
 {
     struct shm_logstat *ls = d->s->region->logstat;
 
     for (unsigned i = 0; i < SHM_LOG_WRITERS; i++) {
         uint64_t seq = 0;
 
-        if (atomic_load_explicit(&ls->synced[i], memory_order_relaxed) == 0 &&
+        if (!all && atomic_load_explicit(&ls->synced[i], memory_order_relaxed) == 0 &&
             atomic_load_explicit(&ls->applied[i], memory_order_relaxed) == 0)
             continue;
         if (store_bdb_applied_seq(d->db, (uint16_t)i, &seq) == 0)
@@ -94,7 +96,7 @@ static void daemon_fail(struct daemon *d, int rc, const char *what)
 
 static int daemon_apply(struct daemon *d)
 {
-    struct store_apply_limit lim = {daemon_max_seq, d};
+    struct store_apply_limit lim = {daemon_max_seq, d, &d->cursor};
     struct store_apply_stats st;
     int rc = store_apply_pass(d->db, d->s->log_dir, &lim, &st, d->err, sizeof(d->err));
 
@@ -103,7 +105,7 @@ static int daemon_apply(struct daemon *d)
         return rc;
     }
     if (st.applied)
-        daemon_publish_applied(d);
+        daemon_publish_applied(d, false);
     atomic_fetch_add_explicit(&d->s->region->logstat->store_passes, 1, memory_order_release);
     return 0;
 }
@@ -195,7 +197,7 @@ static int daemon_recover(struct daemon *d)
         return -EBADMSG;
     }
     shm_clients_clock_raise(d->s->region, clock);
-    daemon_publish_applied(d);
+    daemon_publish_applied(d, true);
     log_info("recovered in %" PRIu64 " ms: %" PRIu64 " records replayed, %" PRIu64
              " clients and %" PRIu64 " live tokens loaded (%" PRIu64 " revoked kept)",
              daemon_now_ms() - t0, st.applied, l.clients, l.sessions, l.dead);

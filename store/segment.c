@@ -400,12 +400,12 @@ static int scan_decode_failed(const char *path, uint64_t off, int rc, struct sto
     return rc == -ENOTSUP ? -ENOTSUP : -EBADMSG;
 }
 
-static int scan_frames(struct scan_reader *rd, const char *path, store_scan_fn fn, void *arg,
-                       struct store_scan_result *res)
+static int scan_frames(struct scan_reader *rd, const char *path, uint64_t off, store_scan_fn fn,
+                       void *arg, struct store_scan_result *res)
 {
     struct store_record rec;
-    uint64_t off = 0;
 
+    res->valid_end = off;
     while (off < rd->size) {
         const uint8_t *payload = NULL;
         uint32_t len = 0;
@@ -432,6 +432,12 @@ static int scan_frames(struct scan_reader *rd, const char *path, store_scan_fn f
 
 int store_segment_scan(const char *path, store_scan_fn fn, void *arg, struct store_scan_result *res)
 {
+    return store_segment_scan_from(path, 0, fn, arg, res);
+}
+
+int store_segment_scan_from(const char *path, uint64_t start, store_scan_fn fn, void *arg,
+                            struct store_scan_result *res)
+{
     struct scan_reader rd = {.fd = -1};
     struct stat st;
     int rc;
@@ -451,7 +457,13 @@ int store_segment_scan(const char *path, store_scan_fn fn, void *arg, struct sto
         RES_MSG(res, "%s: out of memory", path);
         goto done;
     }
-    rc = scan_frames(&rd, path, fn, arg, res);
+    if (start > rd.size) {
+        rc = -EINVAL;
+        RES_MSG(res, "%s: shorter (%" PRIu64 " bytes) than where its reader stopped (%" PRIu64 ")",
+                path, rd.size, start);
+        goto done;
+    }
+    rc = scan_frames(&rd, path, start, fn, arg, res);
 done:
     free(rd.buf);
     if (rd.fd != -1)

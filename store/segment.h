@@ -98,6 +98,10 @@ typedef int (*store_scan_fn)(const struct store_record *r, uint64_t offset, void
  * caller treats TORN in any other segment as corruption. */
 int store_segment_scan(const char *path, store_scan_fn fn, void *arg,
                        struct store_scan_result *res);
+/* The same from byte offset start, which must be a frame boundary an earlier scan reached
+ * (its valid_end): a reader that tails a growing file reads each frame once. */
+int store_segment_scan_from(const char *path, uint64_t start, store_scan_fn fn, void *arg,
+                            struct store_scan_result *res);
 
 /* Cuts the torn tail a scan found off the file at path: truncates it to res->valid_end and
  * fsyncs it.  The caller logs res->msg as a warning.  Returns 0 or -errno (res->msg). */

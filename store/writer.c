@@ -246,6 +246,49 @@ int store_writer_commit(struct store_writer *w)
     return 0;
 }
 
+int store_writer_write(struct store_writer *w)
+{
+    int rc;
+
+    if (!w->open || w->failed)
+        return -EIO;
+    if (w->pending == 0)
+        return 0;
+    rc = store_segment_append(&w->seg, w->pending_seq, w->batch.data, w->batch.size);
+    if (rc < 0) {
+        w->failed = true;
+        snprintf(w->err, sizeof(w->err), "%s", w->seg.err);
+        writer_batch_clear(w);
+        return rc;
+    }
+    w->stats.records += w->pending;
+    w->stats.commits++;
+    w->stats.bytes += w->batch.size;
+    writer_batch_clear(w);
+    return 0;
+}
+
+bool store_writer_may_rotate(const struct store_writer *w)
+{
+    return w->seg.size > 0 && w->seg.size >= w->seg.limit;
+}
+
+int store_writer_fd(const struct store_writer *w)
+{
+    return w->seg.fd;
+}
+
+uint64_t store_writer_written(const struct store_writer *w)
+{
+    return w->pending_seq - 1;
+}
+
+void store_writer_sync_failed(struct store_writer *w, int err)
+{
+    w->failed = true;
+    snprintf(w->err, sizeof(w->err), "fdatasync(%s): %s", w->seg.name, strerror(err));
+}
+
 int store_writer_rotate(struct store_writer *w, uint64_t min_bytes)
 {
     int rc;

@@ -84,6 +84,24 @@ int store_writer_commit(struct store_writer *w);
  * -errno (w->err) leaving the writer failed, as a failed commit does. */
 int store_writer_rotate(struct store_writer *w, uint64_t min_bytes);
 
+/* The commit in two halves, for a writer that syncs on another thread so its own thread
+ * goes on serving meanwhile (BATCH mode).  store_writer_write writes the pending batch with
+ * one write and no sync; 0 (the records are in the file, not yet durable) or -errno (the
+ * writer has failed, as after a failed commit).  It may start a new segment (syncing the
+ * full one first) unless store_writer_may_rotate says otherwise: a caller with a sync in
+ * flight on the open file waits for it before writing such a batch.  store_writer_fd is
+ * the file to fdatasync — from any thread — to make every record written so far durable;
+ * once that returns 0, every record up to the highest sequence written before the call may
+ * be acknowledged (store_writer_written). */
+int store_writer_write(struct store_writer *w);
+/* Whether the next write would close the open file (it reached the segment size). */
+bool store_writer_may_rotate(const struct store_writer *w);
+int store_writer_fd(const struct store_writer *w);
+/* The highest sequence number written (0: none). */
+uint64_t store_writer_written(const struct store_writer *w);
+/* A sync made on another thread failed: the writer is failed, as after a failed commit. */
+void store_writer_sync_failed(struct store_writer *w, int err);
+
 /* Records added and not yet committed. */
 size_t store_writer_pending(const struct store_writer *w);
 

@@ -59,15 +59,7 @@ void worker__conn_close(struct conn *c)
         worker__storeq_cancel(c->query);
         c->query = NULL;
     }
-    if (c->held) {
-        c->held = false;
-        if (c->held_prev)
-            c->held_prev->held_next = c->held_next;
-        else
-            w->held = c->held_next;
-        if (c->held_next)
-            c->held_next->held_prev = c->held_prev;
-    }
+    worker__conn_unhold(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -283,11 +275,28 @@ static const char *conn_error_code(int status)
     }
 }
 
-/* Holds c's output until the loop turn's commit (the check handle in worker.c). */
+void worker__conn_unhold(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (!c->held)
+        return;
+    c->held = false;
+    if (c->held_prev)
+        c->held_prev->held_next = c->held_next;
+    else
+        w->held = c->held_next;
+    if (c->held_next)
+        c->held_next->held_prev = c->held_prev;
+    c->held_next = c->held_prev = NULL;
+}
+
+/* Holds c's output until the log is durable up to its last change (worker.c). */
 static void conn_hold(struct conn *c)
 {
     struct worker *w = c->w;
 
+    c->ticket = worker_journal_last(&w->journal);
     if (c->held)
         return;
     c->held = true;
@@ -300,8 +309,7 @@ static void conn_hold(struct conn *c)
 
 void worker__conn_release(struct conn *c)
 {
-    c->held = false;
-    c->held_next = c->held_prev = NULL;
+    worker__conn_unhold(c);
     conn_flush(c);
     if (c->close_after)
         conn_finish(c);

@@ -49,6 +49,7 @@ struct conn {
     bool wait_head, wait_close, wait_http10; /* how to write that response */
     struct worker_storeq *query;             /* the deferred response's query */
     struct conn *held_next, *held_prev;      /* the worker's list of held connections */
+    uint64_t ticket; /* held until the log is durable up to this sequence number */
 };
 
 struct worker_accept {
@@ -98,5 +99,7 @@ void worker__conn_gone(struct worker *w);
 void worker__clock(struct worker *w);
 /* After a commit: sends what a held connection was holding back. */
 void worker__conn_release(struct conn *c);
+/* Removes c from the worker's list of held connections. */
+void worker__conn_unhold(struct conn *c);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG_MODULE "journal"
 #include "shm/client.h"
@@ -143,7 +144,91 @@ int worker_journal_open(struct worker_journal *j, const char *log_dir, unsigned 
     }
     if (j->writer.warn[0])
         log_warn("%s", j->writer.warn);
-    shm_logstat_synced(r->logstat, slot, j->writer.next_seq - 1);
+    j->durable = j->writer.next_seq - 1;
+    shm_logstat_synced(r->logstat, slot, j->durable);
+    return 0;
+}
+
+uint64_t worker_journal_last(const struct worker_journal *j)
+{
+    return j->writer.next_seq - 1;
+}
+
+uint64_t worker_journal_durable(const struct worker_journal *j)
+{
+    return j->durable;
+}
+
+static void journal_durable(struct worker_journal *j, uint64_t upto)
+{
+    j->durable = upto;
+    shm_logstat_synced(j->region->logstat, j->writer.slot, upto);
+}
+
+/* On a thread of the pool: nothing but the sync, on a file the loop does not close while
+ * it runs (worker_journal_flush does not rotate segments under a running sync). */
+static void journal_sync_work(uv_work_t *req)
+{
+    struct worker_journal *j = req->data;
+
+    j->sync_err = fdatasync(j->sync_fd) == -1 ? errno : 0;
+}
+
+static void journal_sync_done(uv_work_t *req, int status)
+{
+    struct worker_journal *j = req->data;
+
+    j->syncing = false;
+    if (status < 0 || j->sync_err) {
+        store_writer_sync_failed(&j->writer, status < 0 ? EIO : j->sync_err);
+        log_error("cannot make the log durable: %s", j->writer.err);
+        j->cb(j->cb_arg, -EIO);
+        return;
+    }
+    journal_durable(j, j->sync_upto);
+    j->cb(j->cb_arg, 0);
+}
+
+void worker_journal_start(struct worker_journal *j, uv_loop_t *loop, worker_journal_cb cb,
+                          void *arg)
+{
+    j->loop = loop;
+    j->cb = cb;
+    j->cb_arg = arg;
+    j->work.data = j;
+}
+
+int worker_journal_flush(struct worker_journal *j)
+{
+    int rc;
+
+    if (j->writer.mode == STORE_SYNC_ALWAYS)
+        return worker_journal_commit(j);
+    /* A full segment is synced and closed by the write that rotates it: not while the
+     * pool syncs it.  Its records wait for that sync to end. */
+    if (j->syncing && store_writer_may_rotate(&j->writer))
+        return 0;
+    rc = store_writer_write(&j->writer);
+    if (rc < 0) {
+        log_error("cannot write the log: %s", j->writer.err);
+        return rc;
+    }
+    if (j->writer.mode == STORE_SYNC_OFF) {
+        journal_durable(j, store_writer_written(&j->writer));
+        return 0;
+    }
+    if (j->syncing || store_writer_written(&j->writer) == j->durable)
+        return 0;
+    j->syncing = true;
+    j->sync_fd = store_writer_fd(&j->writer);
+    j->sync_upto = store_writer_written(&j->writer);
+    j->writer.stats.fsyncs++;
+    rc = uv_queue_work(j->loop, &j->work, journal_sync_work, journal_sync_done);
+    if (rc < 0) {
+        j->syncing = false;
+        log_error("cannot start a sync of the log: %s", uv_strerror(rc));
+        return -EIO;
+    }
     return 0;
 }
 
@@ -163,7 +248,7 @@ int worker_journal_commit(struct worker_journal *j)
         log_error("cannot make the log durable: %s", j->writer.err);
         return rc;
     }
-    shm_logstat_synced(j->region->logstat, j->writer.slot, j->writer.next_seq - 1);
+    journal_durable(j, j->writer.next_seq - 1);
     return 0;
 }
 
@@ -174,7 +259,7 @@ int worker_journal_rotate_applied(struct worker_journal *j, uint64_t min_bytes)
         atomic_load_explicit(&ls->applied[j->writer.slot % SHM_LOG_WRITERS], memory_order_acquire);
     int rc;
 
-    if (store_writer_pending(&j->writer) || applied + 1 < j->writer.next_seq)
+    if (store_writer_pending(&j->writer) || j->syncing || applied + 1 < j->writer.next_seq)
         return 0;
     rc = store_writer_rotate(&j->writer, min_bytes);
     if (rc < 0)

@@ -12,15 +12,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "proto/ctx.h"
 #include "shm/region.h"
 #include "store/writer.h"
+
+/* Called on the loop when the durable sequence moved (status 0), or when a sync failed
+ * (status < 0: nothing unsynced may be acknowledged; the worker must stop). */
+typedef void (*worker_journal_cb)(void *arg, int status);
 
 struct worker_journal {
     struct store_writer writer;
     struct proto_journal ops; /* what handlers call; ops.arg is this journal */
     struct shm_region *region;
     struct store_record rec; /* scratch: records are large */
+    /* the asynchronous group commit (worker_journal_start) */
+    uv_loop_t *loop;
+    uv_work_t work;
+    bool syncing; /* an fdatasync runs on the thread pool */
+    int sync_fd, sync_err;
+    uint64_t sync_upto; /* what that sync makes durable */
+    uint64_t durable;   /* every record up to here may be acknowledged */
+    worker_journal_cb cb;
+    void *cb_arg;
 };
 
 /* Opens the log of slot in log_dir (cutting a torn tail, continuing the slot's sequence)
@@ -30,6 +45,22 @@ int worker_journal_open(struct worker_journal *j, const char *log_dir, unsigned 
                         enum store_sync mode, uint64_t segment_bytes, struct shm_region *r);
 /* Records reported since the last commit. */
 size_t worker_journal_pending(const struct worker_journal *j);
+/* The sequence number of the last record reported: what a response reporting it waits
+ * for worker_journal_durable() to reach. */
+uint64_t worker_journal_last(const struct worker_journal *j);
+uint64_t worker_journal_durable(const struct worker_journal *j);
+
+/* Turns on the asynchronous group commit on loop: worker_journal_flush then writes on the
+ * loop's thread and leaves the fdatasync to libuv's thread pool, so the worker goes on
+ * serving while the disk works; cb says when records became durable. */
+void worker_journal_start(struct worker_journal *j, uv_loop_t *loop, worker_journal_cb cb,
+                          void *arg);
+/* Once per loop turn: writes the records reported since the last call with one write and,
+ * unless a sync is already running (the next one will carry them), starts their sync.
+ * store.sync = always: writes and syncs each record now; off: only writes.  In those two
+ * modes the durable sequence moves at once (check worker_journal_durable after the call).
+ * 0, or < 0 (logged): the log has failed, nothing unsynced may be acknowledged. */
+int worker_journal_flush(struct worker_journal *j);
 /* Writes and syncs the pending records (one write, one fdatasync in batch mode), then
  * publishes the slot's durable sequence for the store.  0: every pending record may be
  * acknowledged.  < 0 (logged): none may; the journal refuses everything until reopened. */

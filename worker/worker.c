@@ -135,30 +135,55 @@ static void on_signal(uv_signal_t *s, int signum)
     worker_drain(s->data);
 }
 
-/* Once per loop turn, after the turn's reads: the group commit.  The records every handler
- * of the turn reported go out with one write and one fdatasync, then the responses that
- * report them.  If the log cannot take them, nothing of them is acknowledged: the held
+/* The log cannot take the changes: nothing unsynced is acknowledged.  The held
  * connections are closed unanswered and the worker exits, so its replacement reopens the
  * log from what reached the disk. */
+static void worker_log_failed(struct worker *w)
+{
+    while (w->held)
+        worker__conn_close(w->held);
+    log_error("stopping: changes cannot be made durable");
+    _exit(1);
+}
+
+/* Sends the held responses whose changes are durable now. */
+static void worker_release_durable(struct worker *w)
+{
+    uint64_t durable = worker_journal_durable(&w->journal);
+    struct conn *c, *next;
+
+    for (c = w->held; c; c = next) {
+        next = c->held_next;
+        if (c->ticket <= durable)
+            worker__conn_release(c);
+    }
+}
+
+static void on_durable(void *arg, int status)
+{
+    struct worker *w = arg;
+
+    if (status < 0)
+        worker_log_failed(w);
+    worker_release_durable(w);
+}
+
+/* Once per loop turn, after the turn's reads: the group commit.  The records every handler
+ * of the turn reported go out with one write; one fdatasync on the thread pool makes them
+ * durable while the loop goes on serving, and the responses that report them are sent
+ * when it ends (on_durable).  Records reported while a sync runs are written at once and
+ * ride the next sync, started as soon as the running one ends. */
 static void on_commit(uv_check_t *h)
 {
     struct worker *w = h->data;
-    struct conn *c;
 
-    if (w->held == NULL && worker_journal_pending(&w->journal) == 0)
+    if (w->held == NULL && worker_journal_pending(&w->journal) == 0 &&
+        (w->journal.syncing ||
+         worker_journal_last(&w->journal) == worker_journal_durable(&w->journal)))
         return;
-    if (worker_journal_commit(&w->journal) < 0) {
-        while (w->held)
-            worker__conn_close(w->held);
-        log_error("stopping: changes cannot be made durable");
-        _exit(1);
-    }
-    while ((c = w->held) != NULL) {
-        w->held = c->held_next;
-        if (w->held)
-            w->held->held_prev = NULL;
-        worker__conn_release(c);
-    }
+    if (worker_journal_flush(&w->journal) < 0)
+        worker_log_failed(w);
+    worker_release_durable(w);
 }
 
 static void on_rotate(uv_timer_t *t)
@@ -247,6 +272,7 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
         goto done;
     }
     w->ctx.journal = &w->journal.ops;
+    worker_journal_start(&w->journal, &w->loop, on_durable, w);
     if (worker_setup(w, ls, nls) < 0)
         goto done;
     log_info("serving (slot %u, generation %u)", id->slot, id->generation);
