@@ -169,23 +169,27 @@ static void journal_durable(struct worker_journal *j, uint64_t upto)
  * it runs (worker_journal_flush does not rotate segments under a running sync). */
 static void journal_sync_work(uv_work_t *req)
 {
-    struct worker_journal *j = req->data;
+    struct worker_journal_sync *y = req->data;
 
-    j->sync_err = fdatasync(j->sync_fd) == -1 ? errno : 0;
+    y->err = fdatasync(y->fd) == -1 ? errno : 0;
 }
 
 static void journal_sync_done(uv_work_t *req, int status)
 {
-    struct worker_journal *j = req->data;
+    struct worker_journal_sync *y = req->data;
+    struct worker_journal *j = y->j;
 
-    j->syncing = false;
-    if (status < 0 || j->sync_err) {
-        store_writer_sync_failed(&j->writer, status < 0 ? EIO : j->sync_err);
+    y->busy = false;
+    j->syncing--;
+    if (status < 0 || y->err) {
+        store_writer_sync_failed(&j->writer, status < 0 ? EIO : y->err);
         log_error("cannot make the log durable: %s", j->writer.err);
         j->cb(j->cb_arg, -EIO);
         return;
     }
-    journal_durable(j, j->sync_upto);
+    /* Syncs may end out of order: one that ends makes durable what it covered. */
+    if (y->upto > j->durable)
+        journal_durable(j, y->upto);
     j->cb(j->cb_arg, 0);
 }
 
@@ -195,7 +199,40 @@ void worker_journal_start(struct worker_journal *j, uv_loop_t *loop, worker_jour
     j->loop = loop;
     j->cb = cb;
     j->cb_arg = arg;
-    j->work.data = j;
+    for (unsigned i = 0; i < WORKER_JOURNAL_SYNCS; i++) {
+        j->sync[i].j = j;
+        j->sync[i].work.data = &j->sync[i];
+    }
+}
+
+/* Starts a sync of what is written and not yet covered by a running one, if a slot is
+ * free (else the flush after the next sync ends starts it). */
+static int journal_sync_start(struct worker_journal *j)
+{
+    uint64_t written = store_writer_written(&j->writer);
+    struct worker_journal_sync *y = NULL;
+    int rc;
+
+    if (written <= j->durable || written <= j->sync_begun)
+        return 0;
+    for (unsigned i = 0; i < WORKER_JOURNAL_SYNCS && y == NULL; i++)
+        if (!j->sync[i].busy)
+            y = &j->sync[i];
+    if (y == NULL)
+        return 0;
+    y->busy = true;
+    y->fd = store_writer_fd(&j->writer);
+    y->upto = j->sync_begun = written;
+    j->syncing++;
+    j->writer.stats.fsyncs++;
+    rc = uv_queue_work(j->loop, &y->work, journal_sync_work, journal_sync_done);
+    if (rc < 0) {
+        y->busy = false;
+        j->syncing--;
+        log_error("cannot start a sync of the log: %s", uv_strerror(rc));
+        return -EIO;
+    }
+    return 0;
 }
 
 int worker_journal_flush(struct worker_journal *j)
@@ -205,7 +242,7 @@ int worker_journal_flush(struct worker_journal *j)
     if (j->writer.mode == STORE_SYNC_ALWAYS)
         return worker_journal_commit(j);
     /* A full segment is synced and closed by the write that rotates it: not while the
-     * pool syncs it.  Its records wait for that sync to end. */
+     * pool syncs it.  Its records wait for those syncs to end. */
     if (j->syncing && store_writer_may_rotate(&j->writer))
         return 0;
     rc = store_writer_write(&j->writer);
@@ -217,19 +254,7 @@ int worker_journal_flush(struct worker_journal *j)
         journal_durable(j, store_writer_written(&j->writer));
         return 0;
     }
-    if (j->syncing || store_writer_written(&j->writer) == j->durable)
-        return 0;
-    j->syncing = true;
-    j->sync_fd = store_writer_fd(&j->writer);
-    j->sync_upto = store_writer_written(&j->writer);
-    j->writer.stats.fsyncs++;
-    rc = uv_queue_work(j->loop, &j->work, journal_sync_work, journal_sync_done);
-    if (rc < 0) {
-        j->syncing = false;
-        log_error("cannot start a sync of the log: %s", uv_strerror(rc));
-        return -EIO;
-    }
-    return 0;
+    return journal_sync_start(j);
 }
 
 size_t worker_journal_pending(const struct worker_journal *j)

@@ -18,6 +18,11 @@
 #include "shm/region.h"
 #include "store/writer.h"
 
+/* Syncs that may run at once: a record written while one runs need not wait for it to end
+ * before its own sync starts (fdatasync makes durable what was written before the call,
+ * whatever other calls are doing), which shortens what a response waits for the disk. */
+#define WORKER_JOURNAL_SYNCS 2
+
 /* Called on the loop when the durable sequence moved (status 0), or when a sync failed
  * (status < 0: nothing unsynced may be acknowledged; the worker must stop). */
 typedef void (*worker_journal_cb)(void *arg, int status);
@@ -29,11 +34,16 @@ struct worker_journal {
     struct store_record rec; /* scratch: records are large */
     /* the asynchronous group commit (worker_journal_start) */
     uv_loop_t *loop;
-    uv_work_t work;
-    bool syncing; /* an fdatasync runs on the thread pool */
-    int sync_fd, sync_err;
-    uint64_t sync_upto; /* what that sync makes durable */
-    uint64_t durable;   /* every record up to here may be acknowledged */
+    struct worker_journal_sync {
+        uv_work_t work;
+        struct worker_journal *j;
+        bool busy;
+        int fd, err;
+        uint64_t upto; /* what this sync makes durable */
+    } sync[WORKER_JOURNAL_SYNCS];
+    unsigned syncing;    /* syncs running on the thread pool */
+    uint64_t sync_begun; /* the highest upto of a sync started */
+    uint64_t durable;    /* every record up to here may be acknowledged */
     worker_journal_cb cb;
     void *cb_arg;
 };

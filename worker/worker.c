@@ -169,17 +169,16 @@ static void on_durable(void *arg, int status)
 }
 
 /* Once per loop turn, after the turn's reads: the group commit.  The records every handler
- * of the turn reported go out with one write; one fdatasync on the thread pool makes them
+ * of the turn reported go out with one write; an fdatasync on the thread pool makes them
  * durable while the loop goes on serving, and the responses that report them are sent
  * when it ends (on_durable).  Records reported while a sync runs are written at once and
- * ride the next sync, started as soon as the running one ends. */
+ * get a sync of their own (up to WORKER_JOURNAL_SYNCS run at once), or ride the next. */
 static void on_commit(uv_check_t *h)
 {
     struct worker *w = h->data;
 
     if (w->held == NULL && worker_journal_pending(&w->journal) == 0 &&
-        (w->journal.syncing ||
-         worker_journal_last(&w->journal) == worker_journal_durable(&w->journal)))
+        worker_journal_last(&w->journal) == worker_journal_durable(&w->journal))
         return;
     if (worker_journal_flush(&w->journal) < 0)
         worker_log_failed(w);
