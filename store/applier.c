@@ -187,7 +187,7 @@ static int file_apply(struct pass *p, const struct store_segment_name *f, bool l
         cs->expect = p->expect;
     }
     p->st->segments++;
-    p->st->bytes += res.valid_end;
+    p->st->bytes += res.valid_end - start;
     p->seen.segments++;
     p->seen.bytes += res.valid_end;
     if (p->held || res.end != STORE_SCAN_TORN)

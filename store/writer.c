@@ -222,15 +222,9 @@ static void writer_batch_clear(struct store_writer *w)
     w->pending_seq = w->next_seq;
 }
 
-int store_writer_commit(struct store_writer *w)
+/* Ends a commit or a write of the pending batch whose I/O returned rc. */
+static int writer_done(struct store_writer *w, int rc)
 {
-    int rc;
-
-    if (!w->open || w->failed)
-        return -EIO;
-    if (w->pending == 0)
-        return 0;
-    rc = w->mode == STORE_SYNC_ALWAYS ? writer_commit_each(w) : writer_commit_batch(w);
     if (rc < 0) {
         /* The file's tail (and what the kernel kept of an unsynced write) is unknown:
          * only a rescan on reopen can say where the sequence stands. */
@@ -246,26 +240,24 @@ int store_writer_commit(struct store_writer *w)
     return 0;
 }
 
-int store_writer_write(struct store_writer *w)
+int store_writer_commit(struct store_writer *w)
 {
-    int rc;
-
     if (!w->open || w->failed)
         return -EIO;
     if (w->pending == 0)
         return 0;
-    rc = store_segment_append(&w->seg, w->pending_seq, w->batch.data, w->batch.size);
-    if (rc < 0) {
-        w->failed = true;
-        snprintf(w->err, sizeof(w->err), "%s", w->seg.err);
-        writer_batch_clear(w);
-        return rc;
-    }
-    w->stats.records += w->pending;
-    w->stats.commits++;
-    w->stats.bytes += w->batch.size;
-    writer_batch_clear(w);
-    return 0;
+    return writer_done(w, w->mode == STORE_SYNC_ALWAYS ? writer_commit_each(w)
+                                                       : writer_commit_batch(w));
+}
+
+int store_writer_write(struct store_writer *w)
+{
+    if (!w->open || w->failed)
+        return -EIO;
+    if (w->pending == 0)
+        return 0;
+    return writer_done(w,
+                       store_segment_append(&w->seg, w->pending_seq, w->batch.data, w->batch.size));
 }
 
 bool store_writer_may_rotate(const struct store_writer *w)

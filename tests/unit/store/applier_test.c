@@ -32,6 +32,7 @@
 
 #include "store/applier.h"
 #include "store/segment.h"
+#include "store/writer.h"
 #include "tests/unit/store/fixture.h"
 #include "tests/unit/store/tmpdir.h"
 
@@ -351,7 +352,7 @@ static uint64_t limit_of(uint16_t slot, void *arg)
 static void pass_limited(struct store_bdb *db, const char *dir, struct limits *l,
                          struct store_apply_stats *st)
 {
-    struct store_apply_limit lim = {limit_of, l};
+    struct store_apply_limit lim = {limit_of, l, NULL};
     char err[1024];
 
     if (store_apply_pass(db, dir, &lim, st, err, sizeof(err)) < 0)
@@ -402,6 +403,71 @@ static void test_limits(void **state)
     assert_int_equal(applied_seq(db, 1), 100);
     assert_int_equal(sessions(db), 150);
     store_bdb_close(db);
+}
+
+static uint64_t no_limit(uint16_t slot, void *arg)
+{
+    (void)slot;
+    (void)arg;
+    return UINT64_MAX;
+}
+
+/* Adds n tokens to w (seqs from its next) and writes them. */
+static void writer_tokens(struct store_writer *w, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct store_record r;
+
+        token_make(&r, w->slot, w->next_seq, NOW + 3600);
+        assert_int_equal(store_writer_add(w, &r), 0);
+    }
+    assert_int_equal(store_writer_write(w), 0);
+}
+
+/* With a cursor, a pass reads only what was appended since the last one (each frame once),
+ * also across a limit that stopped it mid-file and a segment the writer started since. */
+static void test_cursor(void **state)
+{
+    struct data_dirs *d = *state;
+    struct store_bdb *db = open_ok(d->db);
+    struct store_apply_cursor *cur = calloc(1, sizeof(*cur));
+    struct limits l = {.max = {0, 45}};
+    struct store_apply_limit all = {no_limit, NULL, cur}, lim = {limit_of, &l, cur};
+    struct store_apply_stats st;
+    struct store_writer w;
+    char err[1024], path[4096];
+    uint64_t size;
+
+    assert_non_null(cur);
+    assert_int_equal(store_writer_open(&w, d->log, 1, STORE_SYNC_OFF, 0, err, sizeof(err)), 0);
+    writer_tokens(&w, 30);
+    assert_int_equal(store_apply_pass(db, d->log, &all, &st, err, sizeof(err)), 0);
+    assert_int_equal(st.applied, 30);
+    seg_path(path, sizeof(path), d->log, 1, 1);
+    size = file_size(path);
+    assert_int_equal(st.bytes, size);
+
+    writer_tokens(&w, 20); /* seqs 31..50; the limit stops the pass after 45 */
+    assert_int_equal(store_apply_pass(db, d->log, &lim, &st, err, sizeof(err)), 0);
+    assert_int_equal(st.applied, 15);
+    assert_int_equal(st.held, 1);
+    assert_true(st.bytes < file_size(path) - size); /* only the new frames, up to 45 */
+    l.max[1] = 50;
+    assert_int_equal(store_apply_pass(db, d->log, &lim, &st, err, sizeof(err)), 0);
+    assert_int_equal(st.applied, 5);
+    assert_int_equal(st.skipped, 0); /* nothing applied before was read again */
+
+    /* the writer starts a new segment: the old one is finished, the new one read */
+    assert_int_equal(store_writer_rotate(&w, 1), 0);
+    writer_tokens(&w, 7);
+    assert_int_equal(store_apply_pass(db, d->log, &all, &st, err, sizeof(err)), 0);
+    assert_int_equal(st.applied, 7);
+    assert_int_equal(st.skipped, 0);
+    assert_int_equal(applied_seq(db, 1), 57);
+    assert_int_equal(sessions(db), 57);
+    store_writer_close(&w);
+    store_bdb_close(db);
+    free(cur);
 }
 
 /* --- recovery ------------------------------------------------------------------------ */
@@ -671,9 +737,11 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, dirs_setup, dirs_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_apply_once),  T(test_torn_last), T(test_torn_middle), T(test_corrupt_middle_frame),
-        T(test_gaps),        T(test_trim),      T(test_limits),      T(test_recover_loads),
-        T(test_kill_safety),
+        T(test_apply_once),    T(test_torn_last),
+        T(test_torn_middle),   T(test_corrupt_middle_frame),
+        T(test_gaps),          T(test_trim),
+        T(test_limits),        T(test_cursor),
+        T(test_recover_loads), T(test_kill_safety),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

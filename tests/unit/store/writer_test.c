@@ -605,6 +605,42 @@ static void test_bench(void **state)
                       20 + m * 3 + s);
 }
 
+/* The split commit of the asynchronous group commit: write without a sync, then the
+ * writer's file synced (from any thread), the written sequence telling what it covers;
+ * a full segment says so before the write that would rotate it. */
+static void test_write_then_sync(void **state)
+{
+    struct store_writer w;
+    struct store_record r;
+
+    (void)state;
+    writer_open_ok(&w, SLOT, STORE_SYNC_BATCH, 200);
+    assert_int_equal(store_writer_written(&w), 0);
+    for (unsigned i = 0; i < 3; i++) {
+        token_make(&r, i);
+        assert_int_equal(store_writer_add(&w, &r), 0);
+    }
+    assert_int_equal(store_writer_written(&w), 0); /* added, not written */
+    assert_int_equal(store_writer_write(&w), 0);
+    assert_int_equal(store_writer_written(&w), 3);
+    assert_int_equal(w.stats.fsyncs, 0);
+    assert_int_equal(fdatasync(store_writer_fd(&w)), 0);
+    assert_true(store_writer_may_rotate(&w)); /* 3 records are past 200 bytes */
+    token_make(&r, 3);
+    assert_int_equal(store_writer_add(&w, &r), 0);
+    assert_int_equal(store_writer_written(&w), 3);
+    assert_int_equal(store_writer_write(&w), 0); /* rotates: a new file named 4 */
+    assert_false(store_writer_may_rotate(&w));
+    assert_int_equal(store_writer_written(&w), 4);
+    assert_int_equal(w.seg.first_seq, 4);
+    /* a failed sync leaves the writer failed, as a failed commit does */
+    store_writer_sync_failed(&w, EIO);
+    assert_int_equal(store_writer_write(&w), -EIO);
+    assert_non_null(strstr(w.err, "fdatasync"));
+    assert_int_equal(store_writer_close(&w), 0);
+    assert_seqs(SLOT, 4);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
@@ -612,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_sync_parse),
         T(test_open_bad_args),
         T(test_add_commit_reopen),
+        T(test_write_then_sync),
         T(test_slots_independent),
         T(test_rotation),
         T(test_torn_tail),
