@@ -130,13 +130,33 @@ def proc_comm(pid):
 STORE_COMM = "tessera-store"
 
 
+def _threads_alive(pid):
+    """Whether a thread of pid has not finished exiting.  A killed process's leader shows
+    as a zombie while its other threads (libuv's thread pool) still hold its files, and
+    with them the data directory's lock."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if text[text.rindex(")") + 2 :].split()[0] not in ("Z", "X"):
+            return True
+    return False
+
+
 def process_group(pgid):
-    """Pids of live processes in process group pgid (the server runs in its own group)."""
+    """Pids of processes in process group pgid (the server runs in its own group) with a
+    thread still alive."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             st = _proc_stat(int(entry))
-            if st and st[2] == pgid and st[0] not in ("Z", "X"):
+            if st and st[2] == pgid and _threads_alive(int(entry)):
                 pids.append(int(entry))
     return pids
 
