@@ -23,6 +23,8 @@ import time
 import pytest
 import requests
 
+from admin_api import Admin, OAuth
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TESSERAD = os.environ.get("TESSERAD") or str(REPO / "build" / "tesserad")
 
@@ -645,3 +647,13 @@ def run_tesserad(*args, timeout=10, cwd=None):
         [TESSERAD, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
         start_new_session=True, stdin=subprocess.DEVNULL,
     )
+
+
+@pytest.fixture
+def api(server):
+    """A default server with admin and OAuth clients (admin_api.py): (srv, admin, oauth)."""
+    srv = server()
+    admin, oauth = Admin(srv), OAuth(srv)
+    yield srv, admin, oauth
+    admin.close()
+    oauth.close()

@@ -3,20 +3,11 @@ the secret, behind the admin token; secrets shown once; what deleting a client o
 rotating its secret does to its tokens, on every worker."""
 import pytest
 
-from admin_api import BASE64URL, Admin, OAuth, basic, path_id
+from admin_api import BASE64URL, basic, path_id
 
 FIELDS = {"client_id", "name", "scopes", "default_scopes", "audiences", "grant_types",
           "token_format", "jwt_alg", "access_token_ttl", "max_access_token_ttl",
           "refresh_token_ttl", "can_introspect", "created_at", "updated_at"}
-
-
-@pytest.fixture
-def api(server):
-    srv = server()
-    admin, oauth = Admin(srv), OAuth(srv)
-    yield srv, admin, oauth
-    admin.close()
-    oauth.close()
 
 
 def assert_admin_error(r, status, error, *words):

@@ -7,18 +7,9 @@ import json
 
 import pytest
 
-from admin_api import BASE64URL, Admin, OAuth, basic
+from admin_api import BASE64URL, basic
 
 TOKEN_PATHS = ["/oauth2/token", "/token", "/access_token", "/auth/token", "/.oidc/token"]
-
-
-@pytest.fixture
-def api(server):
-    srv = server()
-    admin, oauth = Admin(srv), OAuth(srv)
-    yield srv, admin, oauth
-    admin.close()
-    oauth.close()
 
 
 def make_client(admin, client_id="cc", **fields):

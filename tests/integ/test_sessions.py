@@ -10,19 +10,10 @@ import time
 
 import pytest
 
-from admin_api import BASE64URL, Admin, OAuth
+from admin_api import BASE64URL
 from conftest import build_request, wait_for
 
 LAG = 10.0  # seconds a change may take to show in a listing (20 ms by default, unloaded)
-
-
-@pytest.fixture
-def api(server):
-    srv = server()
-    admin, oauth = Admin(srv), OAuth(srv)
-    yield srv, admin, oauth
-    admin.close()
-    oauth.close()
 
 
 def session_id(token):
