@@ -177,7 +177,8 @@ static void on_commit(uv_check_t *h)
 {
     struct worker *w = h->data;
 
-    if (w->held == NULL && worker_journal_pending(&w->journal) == 0 &&
+    /* A held connection waits for a record that is pending or not yet durable. */
+    if (worker_journal_pending(&w->journal) == 0 &&
         worker_journal_last(&w->journal) == worker_journal_durable(&w->journal))
         return;
     if (worker_journal_flush(&w->journal) < 0)
@@ -190,7 +191,7 @@ static void on_rotate(uv_timer_t *t)
     struct worker *w = t->data;
 
     if (worker_journal_rotate_applied(&w->journal, ROTATE_MIN_BYTES) < 0)
-        _exit(1); /* as after a failed commit: the replacement reopens the log */
+        worker_log_failed(w); /* the replacement reopens the log */
 }
 
 static int worker_setup(struct worker *w, const struct worker_listener *ls, size_t nls)
