@@ -292,6 +292,7 @@ int master_cycle_run(struct master *m)
             else if (m->stop_deadline_ms - now < wait_ms)
                 wait_ms = m->stop_deadline_ms - now;
         }
+        shm_log_flush();
         sig = cycle_wait(m, &set, wait_ms);
         if (sig == SIGCHLD)
             cycle_reap(m);

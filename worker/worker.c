@@ -190,6 +190,7 @@ static void on_rotate(uv_timer_t *t)
 {
     struct worker *w = t->data;
 
+    shm_log_flush(); /* summaries of suppressed repeats do not wait for the next line */
     if (worker_journal_rotate_applied(&w->journal, ROTATE_MIN_BYTES) < 0)
         worker_log_failed(w); /* the replacement reopens the log */
 }
