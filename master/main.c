@@ -300,8 +300,9 @@ int main(int argc, char **argv)
 
     status = 1; /* from here on, failures are of the environment, not the configuration */
     m.slots = calloc(m.nslots, sizeof(*m.slots));
-    if (m.slots == NULL || main_datadir(&m, &lock_fd) < 0 || main_region(&m) < 0 ||
-        main_listen(&m) < 0 || main_proto(&m) < 0 || main_keys(&m) < 0)
+    if (m.slots == NULL || main_datadir(&m, &lock_fd) < 0 || main_listen(&m) < 0 ||
+        master_rlimit_apply(&m) < 0 || main_region(&m) < 0 || main_proto(&m) < 0 ||
+        main_keys(&m) < 0)
         goto done;
     /* Nothing is served before the data is recovered: the listening sockets queue
      * connections meanwhile, and /readyz answers once the workers exist. */

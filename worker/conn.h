@@ -69,6 +69,7 @@ struct worker {
     size_t nacc;
     bool accepting;
     bool draining;
+    uv_timer_t accept_retry; /* accepting paused at EMFILE: try again after a delay */
     uv_signal_t sig_term, sig_int;
     uv_timer_t drain_timer;
     struct conn *conns; /* every open connection, for draining */

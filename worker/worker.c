@@ -21,6 +21,7 @@
 #include "worker/conn.h"
 
 #define ACCEPT_BATCH 64
+#define ACCEPT_RETRY_MS 250 /* after EMFILE, when no connection closes sooner */
 #define ROTATE_CHECK_MS 5000
 #define ROTATE_MIN_BYTES (1u << 20) /* smaller applied segments are not worth a new file */
 
@@ -39,6 +40,26 @@ void worker__clock(struct worker *w)
 
 static void worker_accepting(struct worker *w, bool on);
 
+static void on_accept_retry(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+
+    if (w->nconns < w->s->max_connections)
+        worker_accepting(w, true);
+}
+
+/* accept4() failed for want of a resource (descriptors, kernel memory).  The pending
+ * connection stays queued, so the listener stays readable: polling on would spin.  Pause
+ * until a connection closes (worker__conn_gone) or, if none does, a short delay passes —
+ * nginx's accept_mutex_delay answer to the same problem. */
+static void worker_accept_starved(struct worker *w, int err)
+{
+    log_warn("accept4() failed: %s: pausing accepting for %d ms or until a connection closes",
+             strerror(err), ACCEPT_RETRY_MS);
+    worker_accepting(w, false);
+    uv_timer_start(&w->accept_retry, on_accept_retry, ACCEPT_RETRY_MS, 0);
+}
+
 static void on_accept(uv_poll_t *p, int status, int events)
 {
     struct worker_accept *a = p->data;
@@ -50,7 +71,9 @@ static void on_accept(uv_poll_t *p, int status, int events)
         if (fd == -1) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                worker_accept_starved(w, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
                 log_warn("accept4() failed: %s", strerror(errno));
             return;
         }
@@ -65,6 +88,8 @@ static void worker_accepting(struct worker *w, bool on)
     if (w->accepting == on || w->draining)
         return;
     w->accepting = on;
+    if (on)
+        uv_timer_stop(&w->accept_retry);
     for (size_t i = 0; i < w->nacc; i++) {
         if (on)
             uv_poll_start(&w->acc[i].poll, UV_READABLE, on_accept);
@@ -84,6 +109,7 @@ static void worker_close_handles(struct worker *w)
     uv_close((uv_handle_t *)&w->sig_term, on_closed_quietly);
     uv_close((uv_handle_t *)&w->sig_int, on_closed_quietly);
     uv_close((uv_handle_t *)&w->drain_timer, on_closed_quietly);
+    uv_close((uv_handle_t *)&w->accept_retry, on_closed_quietly);
 }
 
 void worker__conn_gone(struct worker *w)
@@ -225,6 +251,8 @@ static int worker_setup(struct worker *w, const struct worker_listener *ls, size
     w->rotate.data = w;
     uv_timer_start(&w->rotate, on_rotate, ROTATE_CHECK_MS, ROTATE_CHECK_MS);
     uv_unref((uv_handle_t *)&w->rotate);
+    uv_timer_init(&w->loop, &w->accept_retry);
+    w->accept_retry.data = w;
     uv_signal_init(&w->loop, &w->sig_term);
     uv_signal_init(&w->loop, &w->sig_int);
     uv_timer_init(&w->loop, &w->drain_timer);

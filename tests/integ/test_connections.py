@@ -1,0 +1,125 @@
+"""Connection-level defences: the open-file limit (raised at start, max_connections clamped
+to it, accepting paused at EMFILE instead of spinning), and the repeated-line limit of the
+log that keeps a failing loop from flooding the disk."""
+import contextlib
+import os
+import re
+import resource
+import socket
+import time
+
+from conftest import wait_for
+from test_http import assert_health
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_share(pid, window=1.0):
+    """The share of one core pid uses over a window of `window` seconds (a measurement,
+    not a wait)."""
+    before, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(window)
+    return (cpu_seconds(pid) - before) / (time.monotonic() - t0)
+
+
+def nofile_limits(pid):
+    """(soft, hard) 'Max open files' of pid from /proc/PID/limits."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError("no 'Max open files' line")
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def flood(srv, n):
+    """n TCP connections to the server's TLS port that send nothing: each takes a file
+    descriptor in the worker once accepted."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            s.connect((srv.host, srv.port))
+        socks.append(s)
+    return socks
+
+
+def close_all(socks):
+    for s in socks:
+        s.close()
+
+
+def assert_calm_under_flood(srv, worker, socks):
+    """While the flood holds every descriptor the worker may use: it does not spin, its
+    log stays small, and once the flood is gone a new client is served at once."""
+    log_before = srv.stderr_path.stat().st_size
+    share = cpu_share(worker)
+    grown = srv.stderr_path.stat().st_size - log_before
+    assert share < 0.25, f"the worker burns {share:.0%} of a core while out of descriptors"
+    assert grown < 16384, f"the log grew {grown} bytes in a second"
+    close_all(socks)
+    start = time.monotonic()
+    wait_for(srv.probe, 5, "a new client to be served after the flood")
+    assert time.monotonic() - start < 3.0
+
+
+def test_soft_open_file_limit_is_raised_to_the_hard_limit(server):
+    srv = server(workers=1, nofile=(256, 4096))
+    (worker,) = srv.worker_pids()
+    assert nofile_limits(worker) == (4096, 4096)
+    assert nofile_limits(srv.pid) == (4096, 4096)
+    assert srv.wait_log(r"master: open files: soft limit raised from 256 to 4096")
+
+
+def test_max_connections_is_clamped_to_the_open_file_limit(server):
+    """With soft = hard = 256 raising cannot help: max_connections (10,000) is lowered to
+    what the descriptors allow, said once, and a flood of more connections than that waits
+    in the backlog instead of making accept4() fail in a loop."""
+    srv = server(workers=1, nofile=(256, 256))
+    (worker,) = srv.worker_pids()
+    line = srv.wait_log(r"master: limits\.max_connections lowered from 10000 to \d+")
+    clamped = int(re.search(r" to (\d+):", line[0])[1])
+    assert 64 <= clamped < 256
+    socks = flood(srv, 400)
+    try:
+        wait_for(lambda: open_fds(worker) >= clamped, 10, "the worker to fill up")
+        assert open_fds(worker) < 256
+        assert_calm_under_flood(srv, worker, socks)
+    finally:
+        close_all(socks)
+    assert len([x for x in srv.log_lines() if "max_connections lowered" in x]) == 1
+    assert "accept4() failed" not in srv.stderr()
+
+
+def test_accept_pauses_at_emfile_and_resumes(server):
+    """A worker whose descriptors run out below max_connections (the limit lowered while it
+    runs, as another consumer of descriptors would) stops polling its listeners, retries a
+    little later, and resumes as soon as a connection closes."""
+    srv = server(workers=1)
+    (worker,) = srv.worker_pids()
+    limit = open_fds(worker) + 40
+    resource.prlimit(worker, resource.RLIMIT_NOFILE, (limit, limit))
+    socks = flood(srv, 200)
+    try:
+        wait_for(lambda: "Too many open files" in srv.stderr(), 10, "accept4() to hit EMFILE")
+        assert_calm_under_flood(srv, worker, socks)
+    finally:
+        close_all(socks)
+    # Repeats of the accept error are limited (the retry timer runs a few times a second).
+    errors = [x for x in srv.log_lines() if "accept4() failed" in x]
+    assert 1 <= len(errors) < 40, len(errors)
+    with srv.tls() as c:
+        c.request("GET", "/healthz")
+        assert_health(c.read_response())
