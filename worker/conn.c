@@ -232,6 +232,15 @@ static void conn_write(struct conn *c, const char *p, size_t len)
     }
 }
 
+/* OpenSSL's error queue is per thread, so one queue serves every connection of this
+ * worker, and SSL_get_error() reads it: an entry left by anything else (a handler's failed
+ * signature check, another connection's failure) would turn this connection's "want more
+ * bytes" into a fatal error.  So it is emptied before each TLS I/O call, as nginx does. */
+static void conn_tls_errors_clear(void)
+{
+    ERR_clear_error();
+}
+
 /* Moves the responses built so far to the socket, through TLS when there is TLS. */
 static void conn_flush(struct conn *c)
 {
@@ -246,12 +255,16 @@ static void conn_flush(struct conn *c)
         return;
     }
     if (c->out.len) {
+        conn_tls_errors_clear();
         if (SSL_write(c->ssl, c->out.data, (int)c->out.len) <= 0)
-            ERR_clear_error();
+            log_debug("TLS write failed: %s", ERR_reason_error_string(ERR_peek_error()));
         proto_buf_reset(&c->out);
     }
-    if (c->close_after && SSL_is_init_finished(c->ssl))
+    if (c->close_after && SSL_is_init_finished(c->ssl)) {
+        conn_tls_errors_clear();
         SSL_shutdown(c->ssl);
+    }
+    conn_tls_errors_clear(); /* nothing of this connection's is left for another's call */
     n = BIO_get_mem_data(c->wbio, &p);
     if (n > 0) {
         conn_write(c, p, (size_t)n);
@@ -478,6 +491,7 @@ static bool conn_input_tls(struct conn *c, const char *data, size_t len)
 
         if (!conn_in_room(c))
             return false;
+        conn_tls_errors_clear(); /* the handlers conn_process() ran may have left some */
         n = SSL_read(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
         if (n > 0) {
             c->in_len += (size_t)n;
