@@ -73,24 +73,11 @@ void worker__conn_close(struct conn *c)
 
 static void conn_timer_set(struct conn *c, enum conn_timer kind, uint64_t ms);
 
-static void on_timeout(uv_timer_t *t)
+/* A request started but did not arrive in time: say so, then close. */
+static void conn_request_timeout(struct conn *c)
 {
-    struct conn *c = t->data;
     struct worker *w = c->w;
 
-    if (c->timer_kind == CONN_TIMER_IDLE) {
-        /* Nothing in flight: end TLS with close_notify (RFC 8446 §6.1), as draining does,
-         * so the client sees a clean close rather than a truncation. */
-        c->close_after = true;
-        conn_flush(c);
-        conn_finish(c);
-        return;
-    }
-    if (c->timer_kind != CONN_TIMER_REQUEST || !proto_http_partial(&c->http)) {
-        worker__conn_close(c);
-        return;
-    }
-    /* A request started but did not arrive in time: say so, then close. */
     proto_response_reset(&w->res);
     proto_response_error(&w->res, 408, "request_timeout", "the request did not arrive in time");
     worker__clock(w);
@@ -100,18 +87,38 @@ static void on_timeout(uv_timer_t *t)
     conn_finish(c);
 }
 
+static void on_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+
+    if (c->timer_kind == CONN_TIMER_REQUEST && proto_http_partial(&c->http)) {
+        conn_request_timeout(c);
+    } else if (c->timer_kind == CONN_TIMER_CLOSING || (c->ssl && !SSL_is_init_finished(c->ssl))) {
+        worker__conn_close(c);
+    } else {
+        /* Nothing in flight (idle, or silent since accept): end TLS with close_notify
+         * (RFC 8446 §6.1), as draining does, so the client sees a clean close rather
+         * than a truncation. */
+        c->close_after = true;
+        conn_flush(c);
+        conn_finish(c);
+    }
+}
+
 static void conn_timer_set(struct conn *c, enum conn_timer kind, uint64_t ms)
 {
     c->timer_kind = kind;
     uv_timer_start(&c->timer, on_timeout, ms, 0);
 }
 
-/* Picks the deadline that applies now.  A request's deadline runs from its first byte
- * and is not extended by further bytes, so a slow sender cannot hold the connection. */
+/* Picks the deadline that applies now.  A request's deadline runs from its first byte —
+ * the first request's from accept, TLS handshake included — and is not extended by
+ * further bytes, so a slow or silent client cannot hold the connection longer. */
 static void conn_timer_update(struct conn *c)
 {
     const struct worker_settings *s = c->w->s;
-    bool busy = proto_http_partial(&c->http) || (c->ssl && !SSL_is_init_finished(c->ssl));
+    bool busy =
+        !c->answered || proto_http_partial(&c->http) || (c->ssl && !SSL_is_init_finished(c->ssl));
 
     if (c->closing)
         return;
@@ -428,6 +435,7 @@ static void conn_process(struct conn *c)
             break;
         }
         conn_answer(c);
+        c->answered = true;
         proto_http_next(&c->http);
         c->timer_kind = CONN_TIMER_NONE; /* the next request gets a fresh deadline */
     }

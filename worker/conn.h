@@ -39,6 +39,7 @@ struct conn {
     unsigned handles; /* libuv handles still open; freed at 0 */
     bool closing;     /* shutdown or close under way */
     bool closed;
+    bool answered;    /* a request was read whole: the deadline from accept is over */
     bool close_after; /* close once the output is written */
     bool throttled;   /* reading paused until the peer takes our output */
     bool peer_eof;    /* the peer sent EOF: nothing more will be read */

@@ -123,3 +123,41 @@ def test_accept_pauses_at_emfile_and_resumes(server):
     with srv.tls() as c:
         c.request("GET", "/healthz")
         assert_health(c.read_response())
+
+
+# --- header_timeout runs from accept -------------------------------------------------------
+
+
+SHORT_HEADER = {"limits": {"header_timeout": 1, "idle_timeout": 30}}
+
+
+def test_silent_tls_connection_is_closed_at_header_timeout(server):
+    """A client that completes the TLS handshake and sends nothing is held for
+    header_timeout from accept (CONFIG.md), not for idle_timeout; it is closed cleanly."""
+    srv = server(config=SHORT_HEADER)
+    with srv.tls() as c:
+        start = time.monotonic()
+        assert c.read_eof(timeout=5) == b""
+        assert time.monotonic() - start < 2.5
+        assert c.eof == "clean", "a TLS connection is closed with close_notify"
+
+
+def test_silent_plain_connection_is_closed_at_header_timeout(server):
+    srv = server(config=SHORT_HEADER, plain=True)
+    with srv.plain() as c:
+        start = time.monotonic()
+        assert c.read_eof(timeout=5) == b""
+        assert time.monotonic() - start < 2.5
+
+
+def test_first_request_deadline_runs_from_accept(server):
+    """The first request's deadline starts at accept: a client that waits, then starts a
+    request, has only what is left of header_timeout to finish it."""
+    srv = server(config={"limits": {"header_timeout": 3, "idle_timeout": 30}})
+    with srv.tls() as c:
+        start = time.monotonic()
+        assert c.is_open_after(2.0)
+        c.send(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        r = c.read_response(timeout=5)
+        assert r.status == 408, r
+        assert time.monotonic() - start < 4.2  # 5 s if the deadline ran from the first byte
