@@ -60,6 +60,8 @@ void worker__conn_close(struct conn *c)
         c->query = NULL;
     }
     worker__conn_unhold(c);
+    worker__peers_release(w, c->peer_rec);
+    c->peer_rec = 0;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -576,17 +578,13 @@ static int conn_tls_setup(struct conn *c, SSL_CTX *ctx)
     return 0;
 }
 
-static void conn_peer(struct conn *c, int fd)
+static void conn_peer(struct conn *c, const struct sockaddr *sa)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-        return;
-    if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof(c->peer));
-    else if (ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer, sizeof(c->peer));
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer,
+                  sizeof(c->peer));
     if (c->peer[0]) {
         char key[sizeof(c->peer) + 3] = "ip:";
 
@@ -595,20 +593,28 @@ static void conn_peer(struct conn *c, int fd)
     }
 }
 
-void worker__conn_open(struct worker *w, int fd, bool tls)
+void worker__conn_open(struct worker *w, int fd, bool tls, const struct sockaddr *sa)
 {
-    struct conn *c = calloc(1, sizeof(*c));
+    struct conn *c;
+    uint64_t rec;
 
+    if (worker__peers_admit(w, sa, &rec) < 0) {
+        close(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
     if (c == NULL || (tls && conn_tls_setup(c, w->s->ssl_ctx) < 0)) {
         log_warn("out of memory: dropping a connection");
         if (c)
             SSL_free(c->ssl);
         free(c);
+        worker__peers_release(w, rec);
         close(fd);
         return;
     }
     c->w = w;
-    conn_peer(c, fd);
+    c->peer_rec = rec;
+    conn_peer(c, sa);
     proto_http_init(&c->http, &w->s->limits);
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);

@@ -66,7 +66,9 @@ static void on_accept(uv_poll_t *p, int status, int events)
     struct worker *w = a->w;
 
     for (int i = 0; i < ACCEPT_BATCH && w->accepting; i++) {
-        int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(a->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd == -1) {
             if (errno == EINTR || errno == ECONNABORTED)
@@ -77,7 +79,7 @@ static void on_accept(uv_poll_t *p, int status, int events)
                 log_warn("accept4() failed: %s", strerror(errno));
             return;
         }
-        worker__conn_open(w, fd, a->tls);
+        worker__conn_open(w, fd, a->tls, (struct sockaddr *)&ss);
         if (w->nconns >= w->s->max_connections)
             worker_accepting(w, false);
     }
@@ -291,7 +293,7 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
     worker_keystore_init(&keystore, s->keys_dir);
     w->ctx.keystore = &keystore;
     w->ctx.keys = proto_keys_new();
-    if (w->ctx.keys == NULL)
+    if (w->ctx.keys == NULL || worker__peers_init(w) < 0)
         goto done;
     rc = worker_journal_open(&w->journal, s->log_dir, id->slot, (enum store_sync)s->store_sync,
                              s->store_segment_bytes, s->region);
@@ -315,6 +317,7 @@ done:
     proto_response_free(&w->res);
     proto_buf_free(&w->arena);
     proto_keys_free(w->ctx.keys);
+    worker__peers_fini(w);
     free(w);
     return status;
 }

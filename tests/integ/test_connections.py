@@ -1,14 +1,17 @@
 """Connection-level defences: the open-file limit (raised at start, max_connections clamped
-to it, accepting paused at EMFILE instead of spinning), and the repeated-line limit of the
-log that keeps a failing loop from flooding the disk."""
+to it, accepting paused at EMFILE instead of spinning) with the repeated-line limit of the
+log that keeps a failing loop from flooding the disk; header_timeout from accept; and the
+limit of open connections per client address, shared by the workers."""
 import contextlib
 import os
 import re
 import resource
+import signal
 import socket
+import ssl
 import time
 
-from conftest import wait_for
+from conftest import Closed, HTTPConn, tls_context, wait_for
 from test_http import assert_health
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -161,3 +164,140 @@ def test_first_request_deadline_runs_from_accept(server):
         r = c.read_response(timeout=5)
         assert r.status == 408, r
         assert time.monotonic() - start < 4.2  # 5 s if the deadline ran from the first byte
+
+
+# --- connections per address ---------------------------------------------------------------
+
+
+def tls_from(srv, source, timeout=5):
+    """An HTTPConn over TLS from the loopback address `source` (127.0.0.2: another client
+    address on the same machine)."""
+    raw = socket.create_connection((srv.host, srv.port), timeout=timeout,
+                                   source_address=(source, 0))
+    try:
+        return HTTPConn(tls_context(srv.cert).wrap_socket(
+            raw, server_hostname=srv.host, suppress_ragged_eofs=False))
+    except BaseException:
+        raw.close()
+        raise
+
+
+def served_from(srv, source):
+    """A new connection from source answered /healthz (kept open), or None when the server
+    closed it unanswered."""
+    try:
+        c = tls_from(srv, source)
+    except (OSError, ssl.SSLError):
+        return None
+    try:
+        c.request("GET", "/healthz")
+        assert_health(c.read_response())
+        return c
+    except (OSError, ssl.SSLError, Closed):
+        c.close()
+        return None
+
+
+def fill(srv, source, n):
+    """n connections from source, each served; asserts they all are."""
+    conns = []
+    for i in range(n):
+        c = served_from(srv, source)
+        assert c is not None, f"connection {i + 1} of {n} from {source} was refused"
+        conns.append(c)
+    return conns
+
+
+def fill_eventually(srv, source, n, timeout=5):
+    """n served connections from source, taken as places become free (the server releases
+    a place when it sees a close, a moment after the client's)."""
+    conns = []
+
+    def top_up():
+        while len(conns) < n:
+            c = served_from(srv, source)
+            if c is None:
+                return False
+            conns.append(c)
+        return True
+
+    try:
+        wait_for(top_up, timeout, f"{n} connections from {source}")
+    except AssertionError:
+        for c in conns:
+            c.close()
+        raise
+    return conns
+
+
+def metrics_from(srv, source):
+    with tls_from(srv, source) as c:
+        c.request("GET", "/metrics")
+        r = c.read_response()
+        assert r.status == 200, r
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(tessera_[a-z_]+) (\d+)$",
+                                                 r.body.decode(), re.M)}
+
+
+PER_ADDRESS = {"limits": {"max_connections_per_address": 20}}
+
+
+def test_connections_per_address_are_limited_across_workers(server):
+    """20 connections from 127.0.0.1, spread over both workers, are the limit: the 21st is
+    closed at accept while 127.0.0.2 is served; a place freed is a place to take."""
+    srv = server(config=PER_ADDRESS)
+    conns = fill(srv, "127.0.0.1", 20)
+    try:
+        assert served_from(srv, "127.0.0.1") is None
+        other = served_from(srv, "127.0.0.2")
+        assert other is not None, "another address must be served"
+        other.close()
+        assert metrics_from(srv, "127.0.0.2")["tessera_connections_refused_per_address"] >= 1
+        srv.wait_log(r"refused a connection from 127\.0\.0\.1: 20 are open from there")
+        conns.pop().close()
+        conns.append(wait_for(lambda: served_from(srv, "127.0.0.1"), 5,
+                              "the freed place to be taken"))
+        assert served_from(srv, "127.0.0.1") is None
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_killed_worker_releases_its_connections(server):
+    srv = server(config=PER_ADDRESS)
+    srv.expect_worker_deaths = True
+    conns = fill(srv, "127.0.0.1", 20)
+    victim = srv.worker_pids()[0]
+    try:
+        assert served_from(srv, "127.0.0.1") is None
+        os.kill(victim, signal.SIGKILL)
+        srv.wait_workers(exclude=[victim])
+        srv.wait_log(r"worker/\d+ had \d+ connections: taken off the per-address counts")
+    finally:
+        for c in conns:
+            c.close()
+    # Every place is free again once the survivors' connections close: 20 fit, not 21.
+    conns = fill_eventually(srv, "127.0.0.1", 20)
+    try:
+        assert served_from(srv, "127.0.0.1") is None
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_slow_keep_alive_connections_still_meet_idle_timeout(server):
+    """A client that holds its places with requests far apart is closed at idle_timeout
+    between them, which frees its places for the address."""
+    srv = server(config={"limits": {"max_connections_per_address": 3, "idle_timeout": 1,
+                                    "header_timeout": 1}})
+    conns = fill(srv, "127.0.0.1", 3)
+    try:
+        assert served_from(srv, "127.0.0.1") is None
+        start = time.monotonic()
+        for c in conns:
+            assert c.read_eof(timeout=5) == b""
+        assert time.monotonic() - start < 3.0
+        conns = fill_eventually(srv, "127.0.0.1", 3)
+    finally:
+        for c in conns:
+            c.close()
