@@ -273,7 +273,6 @@ static void conn_flush(struct conn *c)
         conn_tls_errors_clear();
         SSL_shutdown(c->ssl);
     }
-    conn_tls_errors_clear(); /* nothing of this connection's is left for another's call */
     n = BIO_get_mem_data(c->wbio, &p);
     if (n > 0) {
         conn_write(c, p, (size_t)n);
