@@ -55,6 +55,8 @@ static const struct cfg_key cfg_keys[] = {
     {"limits", "auth_failures_per_address", CFG_UINT, OFF(auth_failures_per_address), 1, 1000000,
      "200", NULL},
     {"limits", "max_connections", CFG_UINT, OFF(max_connections), 1, 1000000, "10000", NULL},
+    {"limits", "max_connections_per_address", CFG_UINT, OFF(max_connections_per_address), 0,
+     1000000, "512", NULL},
     {"tokens", "capacity", CFG_UINT, OFF(tokens_capacity), 1000, 200000000, "1000000", NULL},
     {"tokens", "interned_strings", CFG_UINT, OFF(tokens_interned_strings), 64, 10000000, "65536",
      NULL},

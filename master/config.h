@@ -50,6 +50,7 @@ struct master_config {
     uint32_t header_timeout; /* seconds */
     uint32_t idle_timeout;   /* seconds */
     uint32_t max_connections;
+    uint32_t max_connections_per_address; /* all workers together; 0: no limit */
     uint32_t auth_failures_per_client;
     uint32_t auth_failures_per_address;
 

@@ -19,6 +19,7 @@
 #define LOG_MODULE "master"
 #include "master/master.h"
 #include "shm/log.h"
+#include "shm/peers.h"
 #include "store/daemon.h"
 
 #define CYCLE_QUICK_DEATH_MS 2000
@@ -120,6 +121,10 @@ static void cycle_reclaim(struct master *m, size_t slot, unsigned generation)
 
     if (n)
         log_warn("worker/%zu left %llu shared-memory slots half-written: reclaimed", slot,
+                 (unsigned long long)n);
+    n = shm_peers_reclaim(m->region.peers, (uint32_t)slot);
+    if (n)
+        log_info("worker/%zu had %llu connections: taken off the per-address counts", slot,
                  (unsigned long long)n);
 }
 
@@ -292,6 +297,7 @@ int master_cycle_run(struct master *m)
             else if (m->stop_deadline_ms - now < wait_ms)
                 wait_ms = m->stop_deadline_ms - now;
         }
+        shm_log_flush();
         sig = cycle_wait(m, &set, wait_ms);
         if (sig == SIGCHLD)
             cycle_reap(m);

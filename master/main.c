@@ -36,6 +36,7 @@ static void main_settings(struct master *m)
     m->ws.idle_timeout_ms = (uint64_t)cfg->idle_timeout * 1000;
     m->ws.drain_timeout_ms = (uint64_t)cfg->drain_timeout * 1000;
     m->ws.max_connections = cfg->max_connections;
+    m->ws.max_connections_per_address = cfg->max_connections_per_address;
     m->nslots = cfg->workers ? cfg->workers : (size_t)sysconf(_SC_NPROCESSORS_ONLN);
     if (m->nslots < 1)
         m->nslots = 1;
@@ -64,6 +65,8 @@ static int main_region(struct master *m)
         .intern = m->cfg.tokens_interned_strings,
         .jti = m->cfg.dpop_replay_capacity,
         .prefault = m->cfg.tokens_prefault,
+        .peer_slots = (uint32_t)m->nslots,
+        .peer_records = m->ws.max_connections_per_address ? m->ws.max_connections : 0,
     };
 
     if (shm_region_create(&m->region, &sz) < 0)
@@ -300,8 +303,9 @@ int main(int argc, char **argv)
 
     status = 1; /* from here on, failures are of the environment, not the configuration */
     m.slots = calloc(m.nslots, sizeof(*m.slots));
-    if (m.slots == NULL || main_datadir(&m, &lock_fd) < 0 || main_region(&m) < 0 ||
-        main_listen(&m) < 0 || main_proto(&m) < 0 || main_keys(&m) < 0)
+    if (m.slots == NULL || main_datadir(&m, &lock_fd) < 0 || main_listen(&m) < 0 ||
+        master_rlimit_apply(&m) < 0 || main_region(&m) < 0 || main_proto(&m) < 0 ||
+        main_keys(&m) < 0)
         goto done;
     /* Nothing is served before the data is recovered: the listening sockets queue
      * connections meanwhile, and /readyz answers once the workers exist. */

@@ -55,6 +55,11 @@ int master_datadir_lock(const char *data_dir, int *fd, char *err, size_t errlen)
  * stderr.  Returns the exit status: 0, or 1.  Called by main() instead of serving. */
 int master_backup_run(const struct master_config *cfg, const char *target);
 
+/* Raises the soft open-file limit to the hard one and lowers ws.max_connections to what
+ * it leaves beside the descriptors open now (call it after the listeners exist, before
+ * fork); logs what it changed.  0, or -1 when no descriptor is left for connections. */
+int master_rlimit_apply(struct master *m);
+
 /* Forks the workers and supervises them and the store process until SIGTERM/SIGINT;
  * returns the exit status. */
 int master_cycle_run(struct master *m);

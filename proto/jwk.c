@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 
@@ -198,10 +199,14 @@ int proto_jwk_record(const EVP_PKEY *pk, int64_t created, uint64_t serial, struc
 EVP_PKEY *proto_jwk_from_record(const struct shm_key *rec)
 {
     const unsigned char *p = rec->der;
+    EVP_PKEY *pk;
 
     if (rec->der_len == 0 || rec->der_len > SHM_KEY_DER_MAX)
         return NULL;
-    return d2i_AutoPrivateKey(NULL, &p, rec->der_len);
+    pk = d2i_AutoPrivateKey(NULL, &p, rec->der_len);
+    if (pk == NULL)
+        ERR_clear_error(); /* the caller says what failed; the queue must stay empty */
+    return pk;
 }
 
 int proto_jwk_file_text(const struct shm_key *rec, struct proto_buf *out)
@@ -274,6 +279,8 @@ int proto_jwk_file_parse(const char *text, size_t len, struct shm_key *rec, cons
         goto done;
     rc = 0;
 done:
+    if (rc < 0)
+        ERR_clear_error();
     EVP_PKEY_free(pk);
     BIO_free(bio);
     return rc;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "proto/jsonw.h"
 #include "proto/jwk.h"
@@ -86,6 +87,7 @@ static int keys_parse(const struct shm_key *rec, struct proto_key *k)
     if (k->pkey == NULL || proto_jwk_alg_of(k->pkey) != k->alg || keys_header(k) < 0) {
         EVP_PKEY_free(k->pkey);
         k->pkey = NULL;
+        ERR_clear_error(); /* nothing left on the queue the worker's TLS calls read */
         return -1;
     }
     return 0;

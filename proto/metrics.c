@@ -10,6 +10,7 @@
 
 #include "proto/handlers.h"
 #include "shm/logstat.h"
+#include "shm/peers.h"
 #include "shm/table.h"
 
 static int metrics_line(struct proto_buf *b, const char *name, const char *type, const char *help,
@@ -54,6 +55,13 @@ void proto_metrics_endpoint(const struct proto_ctx *ctx, const struct proto_requ
     rc |= metrics_line(&res->body, "tessera_store_apply_passes", "counter",
                        "Apply passes of the store process since start.",
                        atomic_load_explicit(&ls->store_passes, memory_order_relaxed));
+    rc |= metrics_line(&res->body, "tessera_connections_refused_per_address", "counter",
+                       "Connections closed at accept: their address had "
+                       "limits.max_connections_per_address open.",
+                       atomic_load_explicit(&ctx->region->peers->refused, memory_order_relaxed));
+    rc |= metrics_line(&res->body, "tessera_connections_uncounted_per_address", "counter",
+                       "Connections admitted without a per-address count (no room in the table).",
+                       atomic_load_explicit(&ctx->region->peers->untracked, memory_order_relaxed));
     rc |= metrics_line(&res->body, "tessera_tokens_live", "gauge",
                        "Entries in the token table (live and revoked until they expire).",
                        live > 0 ? (uint64_t)live : 0);

@@ -21,6 +21,7 @@
 #include "shm/jti.h"
 #include "shm/keys.h"
 #include "shm/logstat.h"
+#include "shm/peers.h"
 #include "shm/token.h"
 
 #define REGION_ALIGN 4096
@@ -29,6 +30,11 @@
 static uint64_t region_align(uint64_t n)
 {
     return (n + REGION_ALIGN - 1) & ~(uint64_t)(REGION_ALIGN - 1);
+}
+
+static uint64_t region_peer_buckets(const struct shm_region_sizes *sz)
+{
+    return sz->peer_records ? shm_peers_buckets((uint64_t)sz->peer_slots * sz->peer_records) : 0;
 }
 
 static void region_layout(struct shm_region_header *h, const struct shm_region_sizes *sz)
@@ -58,6 +64,8 @@ static void region_layout(struct shm_region_header *h, const struct shm_region_s
     off += region_align(shm_keys_size());
     h->logstat_off = off;
     off += region_align(sizeof(struct shm_logstat));
+    h->peers_off = off;
+    off += region_align(shm_peers_size(region_peer_buckets(sz), sz->peer_slots, sz->peer_records));
     h->size = off;
 }
 
@@ -73,6 +81,7 @@ static void region_bind(struct shm_region *r)
     r->ratelimit = (struct shm_ratelimit *)(base + r->hdr->ratelimit_off);
     r->keys = (struct shm_keys *)(base + r->hdr->keys_off);
     r->logstat = (struct shm_logstat *)(base + r->hdr->logstat_off);
+    r->peers = (struct shm_peers *)(base + r->hdr->peers_off);
 }
 
 static int region_map(struct shm_region *r, int fd, size_t size)
@@ -132,6 +141,12 @@ int shm_region_create(struct shm_region *r, const struct shm_region_sizes *sz)
                    SHM_INTERN_WORDS);
     shm_table_init(r->jti, shm_table_size(sz->jti, JTI_WORDS), sz->jti, JTI_WORDS);
     shm_keys_init(r->keys);
+    rc = shm_peers_init(r->peers, region_peer_buckets(sz), sz->peer_slots, sz->peer_records);
+    if (rc < 0) {
+        log_error("getrandom() failed: %s", strerror(-rc));
+        shm_region_detach(r);
+        return rc;
+    }
     if (sz->prefault)
         region_prefault(r);
     return 0;

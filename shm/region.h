@@ -2,7 +2,8 @@
  * The shared-memory region: one memfd created by the master before fork and mapped by
  * every worker and the store process.  It holds, at offsets recorded in its header, the
  * token table, the client index and records, the interned strings, the DPoP jti replay
- * cache, the rate-limit counters and the JWT signing keys.  The memfd can be handed to a
+ * cache, the rate-limit counters, the JWT signing keys and the open connections per client
+ * address.  The memfd can be handed to a
  * re-executed binary, which validates the header (magic, layout version, sizes) before
  * using it.
  */
@@ -18,9 +19,10 @@
 struct shm_ratelimit;
 struct shm_keys;
 struct shm_logstat;
+struct shm_peers;
 
 #define SHM_REGION_MAGIC "TESSERA"
-#define SHM_REGION_LAYOUT 4
+#define SHM_REGION_LAYOUT 5
 
 struct shm_region_header {
     char magic[8];
@@ -28,16 +30,18 @@ struct shm_region_header {
     uint32_t header_size;
     uint64_t size;
     uint64_t tokens_off, clients_off, client_index_off, intern_off, jti_off, ratelimit_off,
-        keys_off, logstat_off;
+        keys_off, logstat_off, peers_off;
     uint64_t tokens_capacity, clients_capacity, intern_capacity, jti_capacity;
 };
 
 struct shm_region_sizes {
-    uint64_t tokens;  /* tokens.capacity */
-    uint64_t clients; /* clients.capacity */
-    uint64_t intern;  /* distinct scope and audience strings */
-    uint64_t jti;     /* DPoP proofs remembered at once */
-    bool prefault;    /* commit the token table's memory at start (tokens.prefault) */
+    uint64_t tokens;       /* tokens.capacity */
+    uint64_t clients;      /* clients.capacity */
+    uint64_t intern;       /* distinct scope and audience strings */
+    uint64_t jti;          /* DPoP proofs remembered at once */
+    bool prefault;         /* commit the token table's memory at start (tokens.prefault) */
+    uint32_t peer_slots;   /* worker slots whose connections are counted per address */
+    uint64_t peer_records; /* connections per worker slot (its max_connections); 0: none */
 };
 
 /* A process's view of the region.  Pointers here are this process's mapping. */
@@ -53,6 +57,7 @@ struct shm_region {
     struct shm_ratelimit *ratelimit;
     struct shm_keys *keys;
     struct shm_logstat *logstat;
+    struct shm_peers *peers;
 };
 
 /* Master: creates and formats a region.  0, or a negative errno (the cause is logged). */

@@ -60,6 +60,8 @@ void worker__conn_close(struct conn *c)
         c->query = NULL;
     }
     worker__conn_unhold(c);
+    worker__peers_release(w, c->peer_rec);
+    c->peer_rec = 0;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -73,24 +75,11 @@ void worker__conn_close(struct conn *c)
 
 static void conn_timer_set(struct conn *c, enum conn_timer kind, uint64_t ms);
 
-static void on_timeout(uv_timer_t *t)
+/* A request started but did not arrive in time: say so, then close. */
+static void conn_request_timeout(struct conn *c)
 {
-    struct conn *c = t->data;
     struct worker *w = c->w;
 
-    if (c->timer_kind == CONN_TIMER_IDLE) {
-        /* Nothing in flight: end TLS with close_notify (RFC 8446 §6.1), as draining does,
-         * so the client sees a clean close rather than a truncation. */
-        c->close_after = true;
-        conn_flush(c);
-        conn_finish(c);
-        return;
-    }
-    if (c->timer_kind != CONN_TIMER_REQUEST || !proto_http_partial(&c->http)) {
-        worker__conn_close(c);
-        return;
-    }
-    /* A request started but did not arrive in time: say so, then close. */
     proto_response_reset(&w->res);
     proto_response_error(&w->res, 408, "request_timeout", "the request did not arrive in time");
     worker__clock(w);
@@ -100,18 +89,38 @@ static void on_timeout(uv_timer_t *t)
     conn_finish(c);
 }
 
+static void on_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+
+    if (c->timer_kind == CONN_TIMER_REQUEST && proto_http_partial(&c->http)) {
+        conn_request_timeout(c);
+    } else if (c->timer_kind == CONN_TIMER_CLOSING || (c->ssl && !SSL_is_init_finished(c->ssl))) {
+        worker__conn_close(c);
+    } else {
+        /* Nothing in flight (idle, or silent since accept): end TLS with close_notify
+         * (RFC 8446 §6.1), as draining does, so the client sees a clean close rather
+         * than a truncation. */
+        c->close_after = true;
+        conn_flush(c);
+        conn_finish(c);
+    }
+}
+
 static void conn_timer_set(struct conn *c, enum conn_timer kind, uint64_t ms)
 {
     c->timer_kind = kind;
     uv_timer_start(&c->timer, on_timeout, ms, 0);
 }
 
-/* Picks the deadline that applies now.  A request's deadline runs from its first byte
- * and is not extended by further bytes, so a slow sender cannot hold the connection. */
+/* Picks the deadline that applies now.  A request's deadline runs from its first byte —
+ * the first request's from accept, TLS handshake included — and is not extended by
+ * further bytes, so a slow or silent client cannot hold the connection longer. */
 static void conn_timer_update(struct conn *c)
 {
     const struct worker_settings *s = c->w->s;
-    bool busy = proto_http_partial(&c->http) || (c->ssl && !SSL_is_init_finished(c->ssl));
+    bool busy =
+        !c->answered || proto_http_partial(&c->http) || (c->ssl && !SSL_is_init_finished(c->ssl));
 
     if (c->closing)
         return;
@@ -232,6 +241,15 @@ static void conn_write(struct conn *c, const char *p, size_t len)
     }
 }
 
+/* OpenSSL's error queue is per thread, so one queue serves every connection of this
+ * worker, and SSL_get_error() reads it: an entry left by anything else (a handler's failed
+ * signature check, another connection's failure) would turn this connection's "want more
+ * bytes" into a fatal error.  So it is emptied before each TLS I/O call, as nginx does. */
+static void conn_tls_errors_clear(void)
+{
+    ERR_clear_error();
+}
+
 /* Moves the responses built so far to the socket, through TLS when there is TLS. */
 static void conn_flush(struct conn *c)
 {
@@ -246,12 +264,15 @@ static void conn_flush(struct conn *c)
         return;
     }
     if (c->out.len) {
+        conn_tls_errors_clear();
         if (SSL_write(c->ssl, c->out.data, (int)c->out.len) <= 0)
-            ERR_clear_error();
+            log_debug("TLS write failed: %s", ERR_reason_error_string(ERR_peek_error()));
         proto_buf_reset(&c->out);
     }
-    if (c->close_after && SSL_is_init_finished(c->ssl))
+    if (c->close_after && SSL_is_init_finished(c->ssl)) {
+        conn_tls_errors_clear();
         SSL_shutdown(c->ssl);
+    }
     n = BIO_get_mem_data(c->wbio, &p);
     if (n > 0) {
         conn_write(c, p, (size_t)n);
@@ -415,6 +436,7 @@ static void conn_process(struct conn *c)
             break;
         }
         conn_answer(c);
+        c->answered = true;
         proto_http_next(&c->http);
         c->timer_kind = CONN_TIMER_NONE; /* the next request gets a fresh deadline */
     }
@@ -478,6 +500,7 @@ static bool conn_input_tls(struct conn *c, const char *data, size_t len)
 
         if (!conn_in_room(c))
             return false;
+        conn_tls_errors_clear(); /* the handlers conn_process() ran may have left some */
         n = SSL_read(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
         if (n > 0) {
             c->in_len += (size_t)n;
@@ -554,17 +577,13 @@ static int conn_tls_setup(struct conn *c, SSL_CTX *ctx)
     return 0;
 }
 
-static void conn_peer(struct conn *c, int fd)
+static void conn_peer(struct conn *c, const struct sockaddr *sa)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-        return;
-    if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof(c->peer));
-    else if (ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer, sizeof(c->peer));
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer,
+                  sizeof(c->peer));
     if (c->peer[0]) {
         char key[sizeof(c->peer) + 3] = "ip:";
 
@@ -573,20 +592,28 @@ static void conn_peer(struct conn *c, int fd)
     }
 }
 
-void worker__conn_open(struct worker *w, int fd, bool tls)
+void worker__conn_open(struct worker *w, int fd, bool tls, const struct sockaddr *sa)
 {
-    struct conn *c = calloc(1, sizeof(*c));
+    struct conn *c;
+    uint64_t rec;
 
+    if (worker__peers_admit(w, sa, &rec) < 0) {
+        close(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
     if (c == NULL || (tls && conn_tls_setup(c, w->s->ssl_ctx) < 0)) {
         log_warn("out of memory: dropping a connection");
         if (c)
             SSL_free(c->ssl);
         free(c);
+        worker__peers_release(w, rec);
         close(fd);
         return;
     }
     c->w = w;
-    conn_peer(c, fd);
+    c->peer_rec = rec;
+    conn_peer(c, sa);
     proto_http_init(&c->http, &w->s->limits);
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);

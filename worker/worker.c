@@ -21,6 +21,7 @@
 #include "worker/conn.h"
 
 #define ACCEPT_BATCH 64
+#define ACCEPT_RETRY_MS 250 /* after EMFILE, when no connection closes sooner */
 #define ROTATE_CHECK_MS 5000
 #define ROTATE_MIN_BYTES (1u << 20) /* smaller applied segments are not worth a new file */
 
@@ -39,22 +40,46 @@ void worker__clock(struct worker *w)
 
 static void worker_accepting(struct worker *w, bool on);
 
+static void on_accept_retry(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+
+    if (w->nconns < w->s->max_connections)
+        worker_accepting(w, true);
+}
+
+/* accept4() failed for want of a resource (descriptors, kernel memory).  The pending
+ * connection stays queued, so the listener stays readable: polling on would spin.  Pause
+ * until a connection closes (worker__conn_gone) or, if none does, a short delay passes —
+ * nginx's accept_mutex_delay answer to the same problem. */
+static void worker_accept_starved(struct worker *w, int err)
+{
+    log_warn("accept4() failed: %s: pausing accepting for %d ms or until a connection closes",
+             strerror(err), ACCEPT_RETRY_MS);
+    worker_accepting(w, false);
+    uv_timer_start(&w->accept_retry, on_accept_retry, ACCEPT_RETRY_MS, 0);
+}
+
 static void on_accept(uv_poll_t *p, int status, int events)
 {
     struct worker_accept *a = p->data;
     struct worker *w = a->w;
 
     for (int i = 0; i < ACCEPT_BATCH && w->accepting; i++) {
-        int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(a->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd == -1) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                worker_accept_starved(w, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
                 log_warn("accept4() failed: %s", strerror(errno));
             return;
         }
-        worker__conn_open(w, fd, a->tls);
+        worker__conn_open(w, fd, a->tls, (struct sockaddr *)&ss);
         if (w->nconns >= w->s->max_connections)
             worker_accepting(w, false);
     }
@@ -65,6 +90,8 @@ static void worker_accepting(struct worker *w, bool on)
     if (w->accepting == on || w->draining)
         return;
     w->accepting = on;
+    if (on)
+        uv_timer_stop(&w->accept_retry);
     for (size_t i = 0; i < w->nacc; i++) {
         if (on)
             uv_poll_start(&w->acc[i].poll, UV_READABLE, on_accept);
@@ -84,6 +111,7 @@ static void worker_close_handles(struct worker *w)
     uv_close((uv_handle_t *)&w->sig_term, on_closed_quietly);
     uv_close((uv_handle_t *)&w->sig_int, on_closed_quietly);
     uv_close((uv_handle_t *)&w->drain_timer, on_closed_quietly);
+    uv_close((uv_handle_t *)&w->accept_retry, on_closed_quietly);
 }
 
 void worker__conn_gone(struct worker *w)
@@ -190,6 +218,7 @@ static void on_rotate(uv_timer_t *t)
 {
     struct worker *w = t->data;
 
+    shm_log_flush(); /* summaries of suppressed repeats do not wait for the next line */
     if (worker_journal_rotate_applied(&w->journal, ROTATE_MIN_BYTES) < 0)
         worker_log_failed(w); /* the replacement reopens the log */
 }
@@ -224,6 +253,8 @@ static int worker_setup(struct worker *w, const struct worker_listener *ls, size
     w->rotate.data = w;
     uv_timer_start(&w->rotate, on_rotate, ROTATE_CHECK_MS, ROTATE_CHECK_MS);
     uv_unref((uv_handle_t *)&w->rotate);
+    uv_timer_init(&w->loop, &w->accept_retry);
+    w->accept_retry.data = w;
     uv_signal_init(&w->loop, &w->sig_term);
     uv_signal_init(&w->loop, &w->sig_int);
     uv_timer_init(&w->loop, &w->drain_timer);
@@ -262,7 +293,7 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
     worker_keystore_init(&keystore, s->keys_dir);
     w->ctx.keystore = &keystore;
     w->ctx.keys = proto_keys_new();
-    if (w->ctx.keys == NULL)
+    if (w->ctx.keys == NULL || worker__peers_init(w) < 0)
         goto done;
     rc = worker_journal_open(&w->journal, s->log_dir, id->slot, (enum store_sync)s->store_sync,
                              s->store_segment_bytes, s->region);
@@ -286,6 +317,7 @@ done:
     proto_response_free(&w->res);
     proto_buf_free(&w->arena);
     proto_keys_free(w->ctx.keys);
+    worker__peers_fini(w);
     free(w);
     return status;
 }

@@ -26,18 +26,19 @@ struct worker_listener {
 /* Everything a worker needs, built by the master before fork and inherited. */
 struct worker_settings {
     struct proto_limits limits;
-    uint64_t header_timeout_ms;       /* from a request's first byte (or accept) to its last */
-    uint64_t idle_timeout_ms;         /* keep-alive connection with nothing to do */
-    uint64_t drain_timeout_ms;        /* graceful stop: in-flight requests get this long */
-    uint32_t max_connections;         /* per worker; accepting pauses at the limit */
-    SSL_CTX *ssl_ctx;                 /* NULL when there is no TLS listener */
-    struct shm_region *region;        /* the shared tables, mapped before fork */
-    const struct proto_config *proto; /* what handlers read */
-    const char *keys_dir;             /* DATA_DIR/keys: signing keys persisted by rotation */
-    const char *log_dir;              /* DATA_DIR/log: the per-slot log segments */
-    const char *store_socket;         /* DATA_DIR/store.sock: the store process's control socket */
-    int store_sync;                   /* enum store_sync: store.sync */
-    uint64_t store_segment_bytes;     /* store.segment_size: a log segment's size limit */
+    uint64_t header_timeout_ms;           /* from a request's first byte (or accept) to its last */
+    uint64_t idle_timeout_ms;             /* keep-alive connection with nothing to do */
+    uint64_t drain_timeout_ms;            /* graceful stop: in-flight requests get this long */
+    uint32_t max_connections;             /* per worker; accepting pauses at the limit */
+    uint32_t max_connections_per_address; /* all workers together; 0: not counted */
+    SSL_CTX *ssl_ctx;                     /* NULL when there is no TLS listener */
+    struct shm_region *region;            /* the shared tables, mapped before fork */
+    const struct proto_config *proto;     /* what handlers read */
+    const char *keys_dir;                 /* DATA_DIR/keys: signing keys persisted by rotation */
+    const char *log_dir;                  /* DATA_DIR/log: the per-slot log segments */
+    const char *store_socket;     /* DATA_DIR/store.sock: the store process's control socket */
+    int store_sync;               /* enum store_sync: store.sync */
+    uint64_t store_segment_bytes; /* store.segment_size: a log segment's size limit */
 };
 
 /* Identity of a worker: its slot and how many times the slot was spawned. */

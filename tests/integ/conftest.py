@@ -13,6 +13,7 @@ import contextlib
 import os
 import pathlib
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -356,13 +357,15 @@ class Server:
         self.expect_exit = None  # exit status a test already took, or None
         self.args = []
         self.quiet = False  # the log level hides info lines
+        self.nofile = None  # (soft, hard) RLIMIT_NOFILE tesserad starts with; None: ours
 
     # starting and stopping
 
     def start(self, *extra, config=None, workers=2, tls=True, plain=False, host="127.0.0.1",
-              data=None, wait=True):
+              data=None, wait=True, nofile=None):
         """Runs tesserad --dev on free ports (data: another server's data directory to
-        reuse); waits, unless wait=False, until every worker serves and /healthz answers.
+        reuse; nofile: (soft, hard) RLIMIT_NOFILE to start it with); waits, unless
+        wait=False, until every worker serves and /healthz answers.
         A port taken between free_port() and the server's bind (by another program on the
         machine) is retried with new ports, twice at most."""
         self.host = host
@@ -378,6 +381,7 @@ class Server:
             path = self.root / "tesserad.ini"
             path.write_text(text)
             extra = ("--config", str(path), *extra)
+        self.nofile = nofile
         for attempt in range(3):
             self._launch(extra, tls, plain)
             if not wait:
@@ -404,10 +408,12 @@ class Server:
         if self.workers is not None:
             args += ["--workers", str(self.workers)]
         self.args = args + list(extra)
+        nofile = self.nofile
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile)) if nofile else None
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 self.args, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=limit,
             )
 
     def wait_ready(self, timeout=START_TIMEOUT):

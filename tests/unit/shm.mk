@@ -17,3 +17,18 @@ all-local: tools/bench/shm_bench$(EXEEXT)
 tools_bench_shm_bench_SOURCES = tools/bench/shm_bench.c
 tools_bench_shm_bench_CFLAGS = $(AM_CFLAGS) -O2
 tools_bench_shm_bench_LDADD = libtessera.a
+
+# The event log's format and its per-site repeat limit (shm/log.c).
+UNIT_TESTS += tests/unit/shm/log_test
+check_PROGRAMS += tests/unit/shm/log_test
+tests_unit_shm_log_test_SOURCES = tests/unit/shm/log_test.c
+tests_unit_shm_log_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_shm_log_test_LDADD = $(UNIT_LDADD)
+
+# Open connections per client address (shm/peers.c), with processes racing for one
+# address's last places.
+UNIT_TESTS += tests/unit/shm/peers_test
+check_PROGRAMS += tests/unit/shm/peers_test
+tests_unit_shm_peers_test_SOURCES = tests/unit/shm/peers_test.c
+tests_unit_shm_peers_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_shm_peers_test_LDADD = $(UNIT_LDADD)
