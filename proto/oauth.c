@@ -107,7 +107,9 @@ struct oauth_creds {
     enum proto_auth_method method;
 };
 
-/* RFC 6749 §2.3.1: base64, then split at the first ':', then form-decode each part. */
+/* RFC 6749 §2.3.1: base64, then split at the first ':', then form-decode each part.
+ * 0; -EILSEQ when a part decodes to a NUL byte (refused like any such parameter);
+ * -EINVAL when malformed. */
 static int oauth_basic(const char *p, size_t len, struct oauth_creds *c)
 {
     uint8_t raw[CRED_MAX * 3];
@@ -118,14 +120,17 @@ static int oauth_basic(const char *p, size_t len, struct oauth_creds *c)
         p++, len--;
     n = proto_b64_decode(p, len, raw, sizeof(raw));
     if (n < 0)
-        return -1;
+        return -EINVAL;
     colon = memchr(raw, ':', (size_t)n);
     if (colon == NULL || colon - raw >= CRED_MAX || raw + n - colon - 1 >= CRED_MAX)
-        return -1;
+        return -EINVAL;
     a = proto_form_decode((const char *)raw, (size_t)(colon - raw), c->id);
     b = proto_form_decode((const char *)colon + 1, (size_t)(raw + n - colon - 1), c->secret);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    if (a == -EILSEQ || b == -EILSEQ)
+        return -EILSEQ;
     if (a <= 0 || b < 0)
-        return -1;
+        return -EINVAL;
     c->id_len = (size_t)a;
     c->secret_len = (size_t)b;
     c->method = PROTO_AUTH_BASIC;
@@ -138,6 +143,7 @@ static int oauth_creds(const struct proto_ctx *ctx, const struct proto_request *
     const struct proto_param *id = proto_params_get(ctx->params, "client_id");
     const struct proto_param *secret = proto_params_get(ctx->params, "client_secret");
     struct proto_span v;
+    int rc;
 
     c->method = PROTO_AUTH_NONE;
     if (proto_request_header(req, "authorization", &v) && v.len > 6 &&
@@ -146,7 +152,12 @@ static int oauth_creds(const struct proto_ctx *ctx, const struct proto_request *
             *why = "use one client authentication method, not two";
             return -EINVAL;
         }
-        if (oauth_basic(proto_span_ptr(req, v) + 6, v.len - 6, c) < 0) {
+        rc = oauth_basic(proto_span_ptr(req, v) + 6, v.len - 6, c);
+        if (rc == -EILSEQ) {
+            *why = "the Basic credentials hold a NUL byte";
+            return -EINVAL;
+        }
+        if (rc < 0) {
             *why = "malformed Basic credentials";
             return -EACCES;
         }
@@ -207,6 +218,7 @@ int proto_oauth_client(const struct proto_ctx *ctx, const struct proto_request *
     int rc = oauth_creds(ctx, req, &c, &why);
 
     if (rc == -EINVAL) {
+        OPENSSL_cleanse(c.secret, sizeof(c.secret));
         proto_oauth_error(res, 400, "invalid_request", why, c.method);
         return -1;
     }

@@ -171,7 +171,9 @@ struct rejection {
 };
 
 static const struct rejection rejections[] = {
-    {"", "the body is not a valid JSON object"},
+    {"", "the body is not valid JSON"},
+    {"{\"client_id\":\"a\\u0000b\"}", "NUL"},
+    {"{\"name\":\"\\u0000\"}", "NUL"},
     {"[]", "the body must be a JSON object"},
     {"{\"name\":\"a\",\"name\":\"b\"}", "duplicate"},
     {"{\"client_ide\":\"x\"}", "unknown field \"client_ide\""},

@@ -1,0 +1,107 @@
+"""What the decoding layer accepts (API.md §1, §3, §4, §6, §8): no decoded parameter holds
+a NUL byte, however it is spelled (%00 in a form or a query, \\u0000 in JSON, %00 in Basic
+credentials), and a body is read only when its Content-Type says form or JSON.  Each case
+goes to the real server over TLS, byte for byte."""
+import base64
+import json
+
+from admin_api import basic, path_id
+from test_oauth import assert_oauth_error, make_client
+
+FORM = ("Content-Type", "application/x-www-form-urlencoded")
+JSON = ("Content-Type", "application/json")
+
+
+def send(srv, method, path, body=b"", headers=()):
+    """One request with exactly these bytes as its body and these headers."""
+    with srv.connect() as conn:
+        conn.request(method, path, headers=list(headers), body=body)
+        return conn.read_response()
+
+
+def assert_refused(r, status=400, error="invalid_request", *words):
+    assert r.status == status, r
+    assert r.header("Content-Type") == "application/json", r
+    body = json.loads(r.body)
+    assert body["error"] == error, body
+    for w in words:
+        assert w in body["error_description"], body
+    return body
+
+
+# --- NUL ----------------------------------------------------------------------------------
+
+
+def test_nul_in_a_form_parameter_is_refused(api):
+    """grant_type=client_credentials%00garbage used to pass for client_credentials (the
+    value was compared as a C string) and got a token."""
+    srv, admin, oauth = api
+    c = make_client(admin)
+    auth = ("Authorization", basic("cc", c["client_secret"]))
+    for body in (b"grant_type=client_credentials%00garbage",
+                 b"grant_type=client_credentials&scope=read%00",
+                 b"grant_type=client_credentials&audience=https://api.example%00x",
+                 b"grant_type=client_credentials\x00garbage",
+                 b"grant%00_type=client_credentials"):
+        assert_refused(send(srv, "POST", "/oauth2/token", body, [FORM, auth]), 400,
+                       "invalid_request", "NUL")
+    # client_secret_post with a NUL after the right secret
+    body = f"grant_type=client_credentials&client_id=cc&client_secret={c['client_secret']}%00x"
+    assert_refused(send(srv, "POST", "/oauth2/token", body.encode(), [FORM]), 400,
+                   "invalid_request", "NUL")
+    # the same requests without the NUL are fine
+    r = send(srv, "POST", "/oauth2/token", b"grant_type=client_credentials", [FORM, auth])
+    assert r.status == 200, r
+
+
+def test_nul_in_basic_credentials_is_refused(api):
+    srv, admin, oauth = api
+    c = make_client(admin)
+    for raw in (f"cc:{c['client_secret']}%00".encode(), f"cc%00x:{c['client_secret']}".encode(),
+                b"cc:" + c["client_secret"].encode() + b"\x00"):
+        auth = ("Authorization", "Basic " + base64.b64encode(raw).decode())
+        assert_refused(send(srv, "POST", "/oauth2/token", b"grant_type=client_credentials",
+                            [FORM, auth]), 400, "invalid_request", "NUL")
+
+
+def test_nul_in_a_json_string_is_refused(api):
+    srv, admin, oauth = api
+    c = make_client(admin)
+    auth = ("Authorization", basic("cc", c["client_secret"]))
+    for body in (b'{"grant_type":"client_credentials\\u0000garbage"}',
+                 b'{"grant_type":"client_credentials","scope":["read\\u0000"]}',
+                 b'{"grant_type\\u0000":"client_credentials"}'):
+        assert_refused(send(srv, "POST", "/oauth2/token", body, [JSON, auth]), 400,
+                       "invalid_request", "NUL")
+
+
+def test_nul_in_introspection_and_revocation(api):
+    srv, admin, oauth = api
+    c = make_client(admin, can_introspect=True)
+    t = oauth.access(c)["access_token"]
+    auth = ("Authorization", basic("cc", c["client_secret"]))
+    for path in ("/oauth2/introspect", "/oauth2/revoke"):
+        r = send(srv, "POST", path, f"token={t}%00".encode(), [FORM, auth])
+        assert_refused(r, 400, "invalid_request", "NUL")
+    assert oauth.validate(t).status_code == 200, "nothing was revoked"
+    r = send(srv, "GET", f"/oauth2/validate?scope=read%00",
+             headers=[("Authorization", f"Bearer {t}")])
+    assert r.status == 400, r
+
+
+def test_nul_in_the_admin_api(api):
+    srv, admin, oauth = api
+    c = make_client(admin)
+    bearer = ("Authorization", f"Bearer {admin.token}")
+    r = send(srv, "POST", "/admin/clients", b'{"client_id":"x\\u0000y","scopes":["read"]}',
+             [JSON, bearer])
+    assert_refused(r, 400, "invalid_request", "NUL")
+    r = send(srv, "POST", f"/admin/clients/{path_id('cc')}/secret?revoke_tokens=true%00",
+             headers=[bearer])
+    assert_refused(r, 400, "invalid_request")
+    r = send(srv, "GET", "/admin/clients?limit=1%00", headers=[bearer])
+    assert_refused(r, 400, "invalid_request")
+    r = send(srv, "POST", "/admin/keys/rotate?alg=ES256%00", headers=[bearer])
+    assert_refused(r, 400, "invalid_request")
+    # the client's secret was not rotated by the refused call
+    assert oauth.access(c)["access_token"]
