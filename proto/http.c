@@ -291,6 +291,26 @@ bool proto_span_eq(const struct proto_request *r, struct proto_span s, const cha
     return s.len == n && memcmp(r->base + s.off, lit, n) == 0;
 }
 
+bool proto_request_media_type_is(const struct proto_request *r, const char *type)
+{
+    size_t n = strlen(type), i;
+    struct proto_span v;
+    const char *p;
+
+    if (!proto_request_header(r, "content-type", &v))
+        return false;
+    p = proto_span_ptr(r, v);
+    i = 0;
+    while (i < v.len && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    if (v.len - i < n || strncasecmp(p + i, type, n) != 0)
+        return false;
+    /* media-type = type "/" subtype parameters; parameters = *( OWS ";" OWS [ parameter ] ) */
+    for (i += n; i < v.len && (p[i] == ' ' || p[i] == '\t'); i++)
+        ;
+    return i == v.len || p[i] == ';';
+}
+
 bool proto_request_header(const struct proto_request *r, const char *name, struct proto_span *v)
 {
     size_t n = strlen(name);

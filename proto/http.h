@@ -83,6 +83,11 @@ bool proto_http_partial(const struct proto_http *h);
 /* Case-insensitive lookup of a header's value; NULL span (len 0, found false) when absent. */
 bool proto_request_header(const struct proto_request *r, const char *name, struct proto_span *v);
 
+/* True when the Content-Type of r is the media type `type` ("application/json"), compared
+ * case-insensitively, with or without parameters ("; charset=utf-8"), whitespace as
+ * RFC 9110 §8.3.1 allows; false when absent or another type ("application/jsonx"). */
+bool proto_request_media_type_is(const struct proto_request *r, const char *type);
+
 static inline const char *proto_span_ptr(const struct proto_request *r, struct proto_span s)
 {
     return r->base + s.off;

@@ -34,33 +34,34 @@ void proto_oauth_error(struct proto_response *res, int status, const char *error
         proto_response_header(res, "WWW-Authenticate", "Basic realm=\"tessera\"");
 }
 
-static bool oauth_content_type_is(const struct proto_request *req, const char *type)
+/* The parameters of a form or JSON body (RFC 6749 §3.2 and API.md §1), or none when
+ * there is no body: a body of any other type, or of no declared type, is refused rather
+ * than guessed at.  A browser sends text/plain (or an untyped Blob) cross-site without a
+ * CORS preflight; taking it for a form would let any web page drive these endpoints. */
+static int oauth_body_params(const struct proto_request *req, struct proto_params *p)
 {
+    const char *body = proto_span_ptr(req, req->body);
     struct proto_span v;
-    size_t n = strlen(type);
-    const char *p;
 
-    if (!proto_request_header(req, "content-type", &v))
-        return false;
-    p = proto_span_ptr(req, v);
-    if (v.len < n || strncasecmp(p, type, n) != 0)
-        return false;
-    return v.len == n || p[n] == ';' || p[n] == ' ';
+    if (proto_request_media_type_is(req, "application/x-www-form-urlencoded"))
+        return proto_form_parse(body, req->body.len, p);
+    if (proto_request_media_type_is(req, "application/json"))
+        return proto_json_params_parse(body, req->body.len, p);
+    if (req->body.len == 0 && !proto_request_header(req, "content-type", &v))
+        return proto_form_parse(body, 0, p);
+    p->n = 0;
+    p->error = "the body must be application/x-www-form-urlencoded or application/json";
+    return -EINVAL;
 }
 
 int proto_oauth_params(const struct proto_ctx *ctx, const struct proto_request *req,
                        struct proto_response *res)
 {
     struct proto_params *p = ctx->params;
-    const char *body = proto_span_ptr(req, req->body), *dup;
-    int rc;
+    const char *dup;
 
     p->arena = ctx->arena;
-    if (oauth_content_type_is(req, "application/json"))
-        rc = proto_json_params_parse(body, req->body.len, p);
-    else
-        rc = proto_form_parse(body, req->body.len, p);
-    if (rc < 0) {
+    if (oauth_body_params(req, p) < 0) {
         proto_oauth_error(res, 400, "invalid_request", p->error ? p->error : "bad parameters",
                           PROTO_AUTH_NONE);
         return -1;

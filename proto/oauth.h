@@ -36,8 +36,9 @@ struct proto_client {
     enum proto_auth_method method;
 };
 
-/* Decodes the body (form or JSON by Content-Type) into ctx->params and refuses repeated
- * parameters.  0, or -1 with a 400 invalid_request written to res. */
+/* Decodes the body (form or JSON by Content-Type; no body: no parameters) into
+ * ctx->params and refuses repeated parameters.  0, or -1 with a 400 invalid_request
+ * written to res, also for a body of another or no Content-Type. */
 int proto_oauth_params(const struct proto_ctx *ctx, const struct proto_request *req,
                        struct proto_response *res);
 /* Authenticates the calling client from the Authorization header or the parameters.

@@ -105,3 +105,101 @@ def test_nul_in_the_admin_api(api):
     assert_refused(r, 400, "invalid_request")
     # the client's secret was not rotated by the refused call
     assert oauth.access(c)["access_token"]
+
+
+# --- media types --------------------------------------------------------------------------
+
+
+def test_token_body_must_be_form_or_json(api):
+    """A browser posts text/plain (or an untyped body) cross-site without a CORS preflight;
+    such a body used to be parsed as a form and got a token."""
+    srv, admin, oauth = api
+    c = make_client(admin)
+    form = f"grant_type=client_credentials&client_id=cc&client_secret={c['client_secret']}"
+    for ctype in ("text/plain", "text/plain; charset=utf-8", None, "application/jsonx",
+                  "application/x-www-form-urlencodedx", "multipart/form-data; boundary=x",
+                  "application/json, application/x-www-form-urlencoded"):
+        headers = [("Content-Type", ctype)] if ctype else []
+        r = send(srv, "POST", "/oauth2/token", form.encode(), headers)
+        body = assert_refused(r, 400, "invalid_request")
+        assert "application/x-www-form-urlencoded" in body["error_description"], body
+    for ctype in ("application/x-www-form-urlencoded", "APPLICATION/X-WWW-FORM-URLENCODED",
+                  "application/x-www-form-urlencoded; charset=UTF-8",
+                  "application/x-www-form-urlencoded ; charset=utf-8"):
+        r = send(srv, "POST", "/oauth2/token", form.encode(), [("Content-Type", ctype)])
+        assert r.status == 200, (ctype, r)
+    js = json.dumps({"grant_type": "client_credentials", "client_id": "cc",
+                     "client_secret": c["client_secret"]}).encode()
+    for ctype in ("application/json", "Application/JSON;charset=utf-8",
+                  "application/json ; charset=utf-8"):
+        r = send(srv, "POST", "/oauth2/token", js, [("Content-Type", ctype)])
+        assert r.status == 200, (ctype, r)
+    r = send(srv, "POST", "/oauth2/token", js, [("Content-Type", "text/plain")])
+    assert_refused(r, 400, "invalid_request")
+
+
+def test_no_body_needs_no_content_type(api):
+    """An empty body without Content-Type carries no parameters: the endpoints answer as
+    for any request missing them."""
+    srv, admin, oauth = api
+    c = make_client(admin)
+    r = send(srv, "POST", "/oauth2/token", b"",
+             [("Authorization", basic("cc", c["client_secret"]))])
+    body = assert_refused(r, 400, "invalid_request")
+    assert "grant_type" in body["error_description"], body
+
+
+def test_introspection_and_revocation_bodies(api):
+    srv, admin, oauth = api
+    c = make_client(admin, can_introspect=True)
+    t = oauth.access(c)["access_token"]
+    auth = ("Authorization", basic("cc", c["client_secret"]))
+    for path in ("/oauth2/introspect", "/oauth2/revoke"):
+        for headers in ([("Content-Type", "text/plain")], []):
+            r = send(srv, "POST", path, f"token={t}".encode(), [auth, *headers])
+            assert_refused(r, 400, "invalid_request")
+    assert oauth.validate(t).status_code == 200, "the refused revocation revoked"
+    r = send(srv, "POST", "/oauth2/introspect", json.dumps({"token": t}).encode(),
+             [auth, ("Content-Type", "application/json")])
+    assert r.status == 200 and json.loads(r.body)["active"] is True, r
+    r = send(srv, "POST", "/oauth2/revoke", f"token={t}".encode(),
+             [auth, ("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")])
+    assert r.status == 200, r
+    assert oauth.validate(t).status_code == 401
+
+
+def test_admin_bodies_are_declared_json(api):
+    srv, admin, oauth = api
+    bearer = ("Authorization", f"Bearer {admin.token}")
+    client = json.dumps({"client_id": "typed", "scopes": ["read"]}).encode()
+    for headers in ([], [("Content-Type", "text/plain")], [("Content-Type", "application/jsonx")]):
+        for method, path in (("POST", "/admin/clients"), ("PUT", "/admin/clients/typed")):
+            r = send(srv, method, path, client, [bearer, *headers])
+            assert_refused(r, 415, "invalid_request", "application/json")
+    assert admin.get("typed").status_code == 404
+    r = send(srv, "POST", "/admin/clients", client,
+             [bearer, ("Content-Type", "Application/JSON; charset=utf-8")])
+    assert r.status == 201, r
+    r = send(srv, "PUT", "/admin/clients/typed", client,
+             [bearer, ("Content-Type", "application/json ;charset=utf-8")])
+    assert r.status == 200, r
+    # a call that needs no body works without one, and without a Content-Type
+    r = send(srv, "POST", "/admin/clients/typed/secret?revoke_tokens=false", b"", [bearer])
+    assert r.status == 200 and json.loads(r.body)["client_secret"], r
+
+
+def test_key_rotation_query_or_typed_body(api):
+    srv, admin, oauth = api
+    bearer = ("Authorization", f"Bearer {admin.token}")
+
+    def algs(r):
+        assert r.status == 200, r
+        return {k["alg"] for k in json.loads(r.body)["keys"] if k["active"]}
+
+    assert algs(send(srv, "POST", "/admin/keys/rotate?alg=ES256", b"", [bearer])) >= {"ES256"}
+    r = send(srv, "POST", "/admin/keys/rotate", b"alg=ES256",
+             [bearer, ("Content-Type", "application/x-www-form-urlencoded")])
+    assert algs(r) >= {"ES256"}
+    for headers in ([("Content-Type", "text/plain")], []):
+        r = send(srv, "POST", "/admin/keys/rotate", b"alg=ES256", [bearer, *headers])
+        assert_refused(r, 400, "invalid_request")
