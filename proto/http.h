@@ -56,6 +56,7 @@ struct proto_http {
     bool begin_paused;   /* llhttp paused at the first byte of a request */
     bool headers_paused; /* llhttp paused at the end of the header block */
     bool want_continue;  /* Expect: 100-continue and the body is still to come */
+    bool version_seen;   /* the first byte of the request's HTTP version was checked */
     struct proto_request req;
 };
 
