@@ -11,10 +11,10 @@
 
 #include <openssl/crypto.h>
 
+#include "proto/auth_limit.h"
 #include "proto/oauth.h"
 #include "proto/secret.h"
 #include "shm/intern.h"
-#include "shm/ratelimit.h"
 
 static const char *const oauth_repeatable[] = {"resource", NULL};
 
@@ -186,70 +186,55 @@ static int oauth_creds(const struct proto_ctx *ctx, const struct proto_request *
     return 0;
 }
 
-/* Too many failed authentications this minute for the client id or the address: 429. */
-static bool oauth_limited(const struct proto_ctx *ctx, const uint8_t id_key[32],
-                          const uint8_t addr_key[32], struct proto_response *res)
+/* A failed authentication (401), counted against the address and, for a client whose
+ * secret was chosen, the client id.  Always -1. */
+static int oauth_failed(const struct proto_ctx *ctx, const struct proto_auth_limit *l,
+                        const struct proto_client *out, int64_t slot, struct oauth_creds *c,
+                        struct proto_response *res)
 {
-    uint32_t minute = (uint32_t)(ctx->now / 60);
-    char retry[16];
+    bool chosen = slot >= 0 && out->rec.verifier_kind == SHM_VERIFIER_ARGON2ID;
 
-    if (shm_ratelimit_count(ctx->region, id_key, minute) < ctx->cfg->auth_fail_per_client &&
-        (!addr_key ||
-         shm_ratelimit_count(ctx->region, addr_key, minute) < ctx->cfg->auth_fail_per_address))
-        return false;
-    proto_response_error(res, 429, "temporarily_unavailable",
-                         "too many failed authentications: try again later");
-    snprintf(retry, sizeof(retry), "%d", (int)(60 - ctx->now % 60));
-    proto_response_header(res, "Retry-After", retry);
-    return true;
-}
-
-static void oauth_failed(const struct proto_ctx *ctx, const uint8_t id_key[32],
-                         const uint8_t addr_key[32])
-{
-    uint32_t minute = (uint32_t)(ctx->now / 60);
-
-    shm_ratelimit_hit(ctx->region, id_key, minute);
-    if (addr_key)
-        shm_ratelimit_hit(ctx->region, addr_key, minute);
+    proto_auth_limit_failed(ctx, l, chosen);
+    OPENSSL_cleanse(c->secret, sizeof(c->secret));
+    proto_oauth_error(res, 401, "invalid_client", "client authentication failed", c->method);
+    return -1;
 }
 
 int proto_oauth_client(const struct proto_ctx *ctx, const struct proto_request *req,
                        struct proto_client *out, struct proto_response *res)
 {
-    const uint8_t *addr_key = ctx->peer_key;
+    struct proto_auth_limit limit;
     uint8_t id_key[32];
     struct oauth_creds c;
     const char *why = NULL;
     int64_t slot;
     int rc = oauth_creds(ctx, req, &c, &why);
 
-    if (rc == -EINVAL) {
-        OPENSSL_cleanse(c.secret, sizeof(c.secret));
-        proto_oauth_error(res, 400, "invalid_request", why, c.method);
-        return -1;
-    }
     out->method = c.method;
-    if (rc < 0)
-        goto fail;
-    /* One hash of the id serves the failure counters and the client index. */
-    proto_sha256(c.id, c.id_len, id_key);
-    if (oauth_limited(ctx, id_key, addr_key, res)) {
+    if (rc < 0) {
         OPENSSL_cleanse(c.secret, sizeof(c.secret));
+        proto_oauth_error(res, rc == -EINVAL ? 400 : 401,
+                          rc == -EINVAL ? "invalid_request" : "invalid_client", why, c.method);
         return -1;
     }
+    /* One hash of the id serves the failure counters and the client index.  The address
+     * is judged first; the client id's own limit only for a secret a person chose, and
+     * before its Argon2id verification is paid for. */
+    proto_sha256(c.id, c.id_len, id_key);
+    proto_auth_limit_keys(ctx, id_key, &limit);
+    if (proto_auth_limit_address(ctx, &limit, res))
+        goto limited;
     slot = shm_client_find_hashed(ctx->region, id_key, c.id, c.id_len, &out->rec, &out->gen);
-    if (slot < 0 || !proto_secret_verify(&out->rec, c.secret, c.secret_len)) {
-        why = "client authentication failed";
-        oauth_failed(ctx, id_key, addr_key);
-        goto fail;
-    }
+    if (slot >= 0 && out->rec.verifier_kind == SHM_VERIFIER_ARGON2ID &&
+        proto_auth_limit_client(ctx, &limit, res))
+        goto limited;
+    if (slot < 0 || !proto_secret_verify(&out->rec, c.secret, c.secret_len))
+        return oauth_failed(ctx, &limit, out, slot, &c, res);
     OPENSSL_cleanse(c.secret, sizeof(c.secret));
     out->slot = (uint64_t)slot;
     return 0;
-fail:
+limited:
     OPENSSL_cleanse(c.secret, sizeof(c.secret));
-    proto_oauth_error(res, 401, "invalid_client", why, c.method);
     return -1;
 }
 

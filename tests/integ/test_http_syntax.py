@@ -32,7 +32,8 @@ def framed(head):
     framed(b"GET /healthz HTTP/1.1\r\nHost : x\r\nContent-Length: {n}\r\n\r\n"),
     framed(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n {n}\r\n\r\n"),
     framed(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\t{n}\r\n\r\n"),
-    framed(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\nContent-Length: {n}\r\n\r\n"),
+    framed(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n"
+           b"Content-Length: {n}\r\n\r\n"),
     b"GET /healthz HTTP/1.1\r\nHost: x\r\n: nameless\r\n\r\n" + SMUGGLED,
 ], ids=["ws-before-colon", "ws-before-colon-length", "tab-before-colon", "ws-before-colon-host", "obs-fold-empty-first",
         "obs-fold-tab", "obs-fold", "empty-name"])
