@@ -29,6 +29,12 @@ def assert_refused(r, status=400, error="invalid_request", *words):
     return body
 
 
+def token_and_auth(admin, oauth):
+    """An access token of a client that may introspect, and that client's Basic header."""
+    c = make_client(admin, can_introspect=True)
+    return oauth.access(c)["access_token"], ("Authorization", basic("cc", c["client_secret"]))
+
+
 # --- NUL ----------------------------------------------------------------------------------
 
 
@@ -77,9 +83,7 @@ def test_nul_in_a_json_string_is_refused(api):
 
 def test_nul_in_introspection_and_revocation(api):
     srv, admin, oauth = api
-    c = make_client(admin, can_introspect=True)
-    t = oauth.access(c)["access_token"]
-    auth = ("Authorization", basic("cc", c["client_secret"]))
+    t, auth = token_and_auth(admin, oauth)
     for path in ("/oauth2/introspect", "/oauth2/revoke"):
         r = send(srv, "POST", path, f"token={t}%00".encode(), [FORM, auth])
         assert_refused(r, 400, "invalid_request", "NUL")
@@ -151,9 +155,7 @@ def test_no_body_needs_no_content_type(api):
 
 def test_introspection_and_revocation_bodies(api):
     srv, admin, oauth = api
-    c = make_client(admin, can_introspect=True)
-    t = oauth.access(c)["access_token"]
-    auth = ("Authorization", basic("cc", c["client_secret"]))
+    t, auth = token_and_auth(admin, oauth)
     for path in ("/oauth2/introspect", "/oauth2/revoke"):
         for headers in ([("Content-Type", "text/plain")], []):
             r = send(srv, "POST", path, f"token={t}".encode(), [auth, *headers])
