@@ -63,9 +63,11 @@ static int on_version(llhttp_t *p, const char *at, size_t len)
 {
     struct proto_http *h = http_of(p);
 
-    if (!h->version_seen && len > 0 && at[0] >= '0' && at[0] <= '9' && at[0] != '1')
-        return http_refuse(h, 505, "only HTTP/1.1 and HTTP/1.0 are supported");
+    if (h->version_seen || len == 0)
+        return 0;
     h->version_seen = true;
+    if (at[0] >= '0' && at[0] <= '9' && at[0] != '1')
+        return http_refuse(h, 505, "only HTTP/1.1 and HTTP/1.0 are supported");
     return 0;
 }
 
@@ -113,6 +115,8 @@ static uint32_t http_path_start(const char *t, uint32_t len)
 {
     uint32_t i;
 
+    if (len == 0 || t[0] == '/')
+        return 0;
     if (len >= 7 && strncasecmp(t, "http://", 7) == 0)
         i = 7;
     else if (len >= 8 && strncasecmp(t, "https://", 8) == 0)
