@@ -167,7 +167,6 @@ static void http_expect(struct proto_http *h)
 {
     struct proto_span v;
 
-    h->req.base = h->base + h->msg_off;
     if (h->parser.content_length > 0 && proto_request_header(&h->req, "expect", &v) &&
         v.len == 12 && strncasecmp(proto_span_ptr(&h->req, v), "100-continue", 12) == 0)
         h->want_continue = true;
@@ -208,21 +207,17 @@ static bool http_host_valid(const char *v, size_t len)
 static int http_host_check(struct proto_http *h)
 {
     const struct proto_request *r = &h->req;
-    const struct proto_header *host = NULL;
+    struct proto_span v;
 
-    for (uint32_t i = 0; i < r->nheaders; i++) {
-        const struct proto_header *hd = &r->headers[i];
-
-        if (hd->name.len != 4 || strncasecmp(h->base + h->msg_off + hd->name.off, "host", 4) != 0)
-            continue;
-        if (host)
-            return http_refuse(h, 400, "a request may have only one Host header");
-        host = hd;
+    if (proto_request_single_header(r, "host", &v)) {
+        if (!http_host_valid(proto_span_ptr(r, v), v.len))
+            return http_refuse(h, 400, "the Host header is not a valid host and port");
+        return 0;
     }
-    if (host == NULL && h->parser.http_minor >= 1)
+    if (proto_request_header(r, "host", &v))
+        return http_refuse(h, 400, "a request may have only one Host header");
+    if (h->parser.http_minor >= 1)
         return http_refuse(h, 400, "an HTTP/1.1 request must have a Host header");
-    if (host && !http_host_valid(h->base + h->msg_off + host->value.off, host->value.len))
-        return http_refuse(h, 400, "the Host header is not a valid host and port");
     return 0;
 }
 
@@ -243,6 +238,7 @@ static int http_headers_check(struct proto_http *h, size_t end)
 
     if (end - h->msg_off > h->limits->header_bytes)
         return http_refuse(h, 431, "request header block too large");
+    h->req.base = h->base + h->msg_off;
     if (http_syntax_check(h, end) < 0)
         return -1;
     if (p->flags & F_CHUNKED)
@@ -412,7 +408,9 @@ bool proto_request_media_type_is(const struct proto_request *r, const char *type
     struct proto_span v;
     const char *p;
 
-    if (!proto_request_header(r, "content-type", &v))
+    /* RFC 9110 §5.3: a field defined to occur once must not be repeated; one reader would
+     * take the first Content-Type and another the last. */
+    if (!proto_request_single_header(r, "content-type", &v))
         return false;
     p = proto_span_ptr(r, v);
     i = 0;
@@ -426,18 +424,36 @@ bool proto_request_media_type_is(const struct proto_request *r, const char *type
     return i == v.len || p[i] == ';';
 }
 
-bool proto_request_header(const struct proto_request *r, const char *name, struct proto_span *v)
+/* The index of the first header called name (n bytes, any case) from index `from` on, or
+ * -1. */
+static int64_t http_header_index(const struct proto_request *r, const char *name, size_t n,
+                                 uint32_t from)
 {
-    size_t n = strlen(name);
-
-    for (uint32_t i = 0; i < r->nheaders; i++) {
+    for (uint32_t i = from; i < r->nheaders; i++) {
         const struct proto_header *hd = &r->headers[i];
 
-        if (hd->name.len == n && strncasecmp(r->base + hd->name.off, name, n) == 0) {
-            *v = hd->value;
-            return true;
-        }
+        if (hd->name.len == n && strncasecmp(r->base + hd->name.off, name, n) == 0)
+            return i;
     }
-    v->off = v->len = 0;
-    return false;
+    return -1;
+}
+
+bool proto_request_header(const struct proto_request *r, const char *name, struct proto_span *v)
+{
+    int64_t i = http_header_index(r, name, strlen(name), 0);
+
+    *v = i < 0 ? (struct proto_span){0, 0} : r->headers[i].value;
+    return i >= 0;
+}
+
+bool proto_request_single_header(const struct proto_request *r, const char *name,
+                                 struct proto_span *v)
+{
+    size_t n = strlen(name);
+    int64_t i = http_header_index(r, name, n, 0);
+
+    if (i < 0 || http_header_index(r, name, n, (uint32_t)i + 1) >= 0)
+        return false;
+    *v = r->headers[i].value;
+    return true;
 }

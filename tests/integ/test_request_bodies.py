@@ -140,6 +140,11 @@ def test_token_body_must_be_form_or_json(api):
         assert r.status == 200, (ctype, r)
     r = send(srv, "POST", "/oauth2/token", js, [("Content-Type", "text/plain")])
     assert_refused(r, 400, "invalid_request")
+    # two Content-Types, which readers would disagree on
+    r = send(srv, "POST", "/oauth2/token", form.encode(),
+             [("Content-Type", "application/x-www-form-urlencoded"),
+              ("Content-Type", "text/plain")])
+    assert_refused(r, 400, "invalid_request")
 
 
 def test_no_body_needs_no_content_type(api):

@@ -430,6 +430,12 @@ static void test_media_type(void **state)
     }
     r = parse_one(&h, "POST / HTTP/1.1\r\nHost: h\r\n\r\n", &default_limits);
     assert_false(proto_request_media_type_is(r, "application/json"));
+    /* two Content-Types: one reader takes the first, another the last; neither is taken */
+    r = parse_one(&h,
+                  "POST / HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+                  "content-type: application/json\r\n\r\n",
+                  &default_limits);
+    assert_false(proto_request_media_type_is(r, "application/json"));
 }
 
 /* ---- keep-alive --------------------------------------------------------------------- */
