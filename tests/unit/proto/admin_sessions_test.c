@@ -145,6 +145,14 @@ static void test_admin_token(void **state)
     assert_int_equal(r->status, 401);
     r = get(f, "/admin/sessions?limit=0", "Authorization: Bearer wrong-token-wrong-token\r\n");
     assert_int_equal(r->status, 401); /* before the query is looked at */
+    /* Bearer is the admin scheme, in any case; DPoP or another one is refused */
+    r = get(f, "/admin/sessions", "Authorization: DPoP " ADMIN_TOKEN "\r\n");
+    assert_false(r->deferred);
+    assert_int_equal(r->status, 401);
+    r = get(f, "/admin/sessions", "Authorization: Basic " ADMIN_TOKEN "\r\n");
+    assert_int_equal(r->status, 401);
+    r = get(f, "/admin/sessions", "Authorization: bEARER " ADMIN_TOKEN "\r\n");
+    assert_true(r->deferred);
     f->cfg.admin_enabled = false;
     r = get(f, "/admin/sessions", AUTH);
     assert_int_equal(r->status, 401);
