@@ -50,6 +50,8 @@ static const struct cfg_key cfg_keys[] = {
     {"limits", "headers", CFG_UINT, OFF(limits.headers), 8, PROTO_HTTP_HEADERS_MAX, "64", NULL},
     {"limits", "header_timeout", CFG_UINT, OFF(header_timeout), 1, 600, "10", NULL},
     {"limits", "idle_timeout", CFG_UINT, OFF(idle_timeout), 1, 3600, "60", NULL},
+    {"limits", "auth_failures_per_client_address", CFG_UINT, OFF(auth_failures_per_client_address),
+     1, 1000000, "10", NULL},
     {"limits", "auth_failures_per_client", CFG_UINT, OFF(auth_failures_per_client), 1, 1000000,
      "20", NULL},
     {"limits", "auth_failures_per_address", CFG_UINT, OFF(auth_failures_per_address), 1, 1000000,

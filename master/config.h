@@ -50,9 +50,10 @@ struct master_config {
     uint32_t header_timeout; /* seconds */
     uint32_t idle_timeout;   /* seconds */
     uint32_t max_connections;
-    uint32_t max_connections_per_address; /* all workers together; 0: no limit */
-    uint32_t auth_failures_per_client;
-    uint32_t auth_failures_per_address;
+    uint32_t max_connections_per_address;      /* all workers together; 0: no limit */
+    uint32_t auth_failures_per_client_address; /* a minute, one client id from one address */
+    uint32_t auth_failures_per_address;        /* a minute, one address */
+    uint32_t auth_failures_per_client;         /* a minute, one client id: chosen secrets */
 
     /* [tokens], [clients], [dpop]: shared-memory table sizes */
     uint32_t tokens_capacity;

@@ -236,8 +236,9 @@ static int main_proto(struct master *m)
     m->proto.issuer = m->issuer;
     m->proto.default_access_ttl = m->cfg.tokens_access_ttl;
     m->proto.default_refresh_ttl = m->cfg.tokens_refresh_ttl;
-    m->proto.auth_fail_per_client = m->cfg.auth_failures_per_client;
+    m->proto.auth_fail_per_client_address = m->cfg.auth_failures_per_client_address;
     m->proto.auth_fail_per_address = m->cfg.auth_failures_per_address;
+    m->proto.auth_fail_per_client = m->cfg.auth_failures_per_client;
     m->proto.max_access_ttl = m->cfg.tokens_max_access_ttl;
     m->proto.scopes_supported = m->cfg.scopes_supported;
     if (main_metadata(m) < 0)

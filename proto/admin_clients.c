@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/crypto.h>
 
@@ -76,18 +75,15 @@ static void admin_answer_client(const struct proto_ctx *ctx, int status, const s
         admin_error(res, 500, "server_error", "out of memory");
 }
 
+/* A client body is JSON, and says so: a body of another or no declared type is refused
+ * (415) rather than guessed at.  No Content-Type with no body goes on to the JSON parser,
+ * which answers that a client is required. */
 static bool admin_is_json(const struct proto_request *req)
 {
-    static const char type[] = "application/json";
     struct proto_span v;
-    const char *p;
 
-    if (!proto_request_header(req, "content-type", &v))
-        return true; /* an untyped body is taken for the JSON the API expects */
-    p = proto_span_ptr(req, v);
-    if (v.len < sizeof(type) - 1 || strncasecmp(p, type, sizeof(type) - 1) != 0)
-        return false;
-    return v.len == sizeof(type) - 1 || p[sizeof(type) - 1] == ';' || p[sizeof(type) - 1] == ' ';
+    return proto_request_media_type_is(req, "application/json") ||
+           (req->body.len == 0 && !proto_request_header(req, "content-type", &v));
 }
 
 /* The validated client of the request body: 0, or -1 with the answer written. */
@@ -147,7 +143,7 @@ static int admin_query(const struct proto_ctx *ctx, const struct proto_request *
 
     p->arena = ctx->arena;
     if (proto_form_parse(proto_span_ptr(req, req->query), req->query.len, p) < 0) {
-        admin_error(res, 400, "invalid_request", "the query string is malformed");
+        admin_error(res, 400, "invalid_request", p->error ? p->error : "malformed query");
         return -1;
     }
     for (size_t i = 0; i < p->n; i++) {

@@ -63,7 +63,7 @@ static int sessions_query_parse(const struct proto_ctx *ctx, const struct proto_
 
     p->arena = ctx->arena;
     if (proto_form_parse(proto_span_ptr(req, req->query), req->query.len, p) < 0)
-        return bad_request(res, "the query string is malformed");
+        return bad_request(res, p->error ? p->error : "malformed query");
     for (size_t i = 0; i < p->n; i++)
         if (strcmp(p->p[i].name, "client_id") && strcmp(p->p[i].name, "limit") &&
             strcmp(p->p[i].name, "after"))

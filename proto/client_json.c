@@ -338,14 +338,15 @@ int proto_client_parse(const char *body, size_t len, uint32_t default_access_ttl
 {
     json_error_t jerr;
     json_t *root;
+    const char *what;
     char quoted[48];
     int rc = 0;
 
     cj_defaults(in, default_access_ttl);
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    root = proto_json_load(body, len, &what, &jerr);
     if (root == NULL) {
         cj_quote(jerr.text, quoted);
-        return cj_fail(why, "the body is not a valid JSON object: %s", quoted);
+        return cj_fail(why, "%s: %s", what, quoted);
     }
     if (!json_is_object(root)) {
         rc = cj_fail(why, "the body must be a JSON object");

@@ -41,9 +41,12 @@ struct proto_config {
     uint8_t admin_token_hash[32]; /* SHA-256 of the admin bearer token */
     uint32_t default_access_ttl;  /* for clients created without one */
     uint32_t default_refresh_ttl;
-    const char *scopes_supported;  /* space-delimited, NULL: not published */
-    uint32_t auth_fail_per_client; /* failed authentications a minute before 429 */
+    const char *scopes_supported; /* space-delimited, NULL: not published */
+    /* Failed authentications a minute before 429 (proto/auth_limit.c): for one client id
+     * from one address, from one address, and for one client id whose secret was chosen. */
+    uint32_t auth_fail_per_client_address;
     uint32_t auth_fail_per_address;
+    uint32_t auth_fail_per_client;
     uint32_t max_access_ttl; /* no JWT outlives it; retired keys stay published as long */
     const char *metadata;    /* the RFC 8414 document, built once; NULL: built per request */
     size_t metadata_len;

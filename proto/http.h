@@ -56,6 +56,7 @@ struct proto_http {
     bool begin_paused;   /* llhttp paused at the first byte of a request */
     bool headers_paused; /* llhttp paused at the end of the header block */
     bool want_continue;  /* Expect: 100-continue and the body is still to come */
+    bool version_seen;   /* the first byte of the request's HTTP version was checked */
     struct proto_request req;
 };
 
@@ -80,8 +81,18 @@ bool proto_http_take_continue(struct proto_http *h);
 /* True when some bytes of an unfinished request have arrived. */
 bool proto_http_partial(const struct proto_http *h);
 
-/* Case-insensitive lookup of a header's value; NULL span (len 0, found false) when absent. */
+/* Case-insensitive lookup of a header's value; NULL span (len 0, found false) when absent.
+ * A repeated header gives its first value. */
 bool proto_request_header(const struct proto_request *r, const char *name, struct proto_span *v);
+/* The same for a header that must occur once: false when absent or repeated. */
+bool proto_request_single_header(const struct proto_request *r, const char *name,
+                                 struct proto_span *v);
+
+/* True when the Content-Type of r is the media type `type` ("application/json"), compared
+ * case-insensitively, with or without parameters ("; charset=utf-8"), whitespace as
+ * RFC 9110 §8.3.1 allows; false when absent, repeated, or another type
+ * ("application/jsonx"). */
+bool proto_request_media_type_is(const struct proto_request *r, const char *type);
 
 static inline const char *proto_span_ptr(const struct proto_request *r, struct proto_span s)
 {

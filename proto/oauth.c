@@ -11,10 +11,10 @@
 
 #include <openssl/crypto.h>
 
+#include "proto/auth_limit.h"
 #include "proto/oauth.h"
 #include "proto/secret.h"
 #include "shm/intern.h"
-#include "shm/ratelimit.h"
 
 static const char *const oauth_repeatable[] = {"resource", NULL};
 
@@ -34,33 +34,34 @@ void proto_oauth_error(struct proto_response *res, int status, const char *error
         proto_response_header(res, "WWW-Authenticate", "Basic realm=\"tessera\"");
 }
 
-static bool oauth_content_type_is(const struct proto_request *req, const char *type)
+/* The parameters of a form or JSON body (RFC 6749 §3.2 and API.md §1), or none when
+ * there is no body: a body of any other type, or of no declared type, is refused rather
+ * than guessed at.  A browser sends text/plain (or an untyped Blob) cross-site without a
+ * CORS preflight; taking it for a form would let any web page drive these endpoints. */
+static int oauth_body_params(const struct proto_request *req, struct proto_params *p)
 {
+    const char *body = proto_span_ptr(req, req->body);
     struct proto_span v;
-    size_t n = strlen(type);
-    const char *p;
 
-    if (!proto_request_header(req, "content-type", &v))
-        return false;
-    p = proto_span_ptr(req, v);
-    if (v.len < n || strncasecmp(p, type, n) != 0)
-        return false;
-    return v.len == n || p[n] == ';' || p[n] == ' ';
+    if (proto_request_media_type_is(req, "application/x-www-form-urlencoded"))
+        return proto_form_parse(body, req->body.len, p);
+    if (proto_request_media_type_is(req, "application/json"))
+        return proto_json_params_parse(body, req->body.len, p);
+    if (req->body.len == 0 && !proto_request_header(req, "content-type", &v))
+        return proto_form_parse(body, 0, p);
+    p->n = 0;
+    p->error = "the body must be application/x-www-form-urlencoded or application/json";
+    return -EINVAL;
 }
 
 int proto_oauth_params(const struct proto_ctx *ctx, const struct proto_request *req,
                        struct proto_response *res)
 {
     struct proto_params *p = ctx->params;
-    const char *body = proto_span_ptr(req, req->body), *dup;
-    int rc;
+    const char *dup;
 
     p->arena = ctx->arena;
-    if (oauth_content_type_is(req, "application/json"))
-        rc = proto_json_params_parse(body, req->body.len, p);
-    else
-        rc = proto_form_parse(body, req->body.len, p);
-    if (rc < 0) {
+    if (oauth_body_params(req, p) < 0) {
         proto_oauth_error(res, 400, "invalid_request", p->error ? p->error : "bad parameters",
                           PROTO_AUTH_NONE);
         return -1;
@@ -74,20 +75,19 @@ int proto_oauth_params(const struct proto_ctx *ctx, const struct proto_request *
     return 0;
 }
 
-const char *proto_bearer(const struct proto_request *req, size_t *len)
+/* The credentials after `scheme` (matched case-insensitively, RFC 9110 §11.1) in the
+ * Authorization header, blanks around them dropped; NULL for another scheme or none. */
+static const char *oauth_credentials(const struct proto_request *req, const char *scheme,
+                                     size_t *len)
 {
+    size_t n = strlen(scheme), skip = n + 1;
     struct proto_span v;
     const char *p;
-    size_t skip;
 
     if (!proto_request_header(req, "authorization", &v))
         return NULL;
     p = proto_span_ptr(req, v);
-    if (v.len > 7 && strncasecmp(p, "Bearer ", 7) == 0)
-        skip = 7;
-    else if (v.len > 5 && strncasecmp(p, "DPoP ", 5) == 0)
-        skip = 5;
-    else
+    if (v.len <= skip || strncasecmp(p, scheme, n) != 0 || p[n] != ' ')
         return NULL;
     while (skip < v.len && p[skip] == ' ')
         skip++;
@@ -95,6 +95,13 @@ const char *proto_bearer(const struct proto_request *req, size_t *len)
     while (*len && p[skip + *len - 1] == ' ')
         (*len)--;
     return *len ? p + skip : NULL;
+}
+
+const char *proto_bearer(const struct proto_request *req, size_t *len)
+{
+    const char *token = oauth_credentials(req, "Bearer", len);
+
+    return token ? token : oauth_credentials(req, "DPoP", len);
 }
 
 #define CRED_MAX 512
@@ -107,7 +114,9 @@ struct oauth_creds {
     enum proto_auth_method method;
 };
 
-/* RFC 6749 §2.3.1: base64, then split at the first ':', then form-decode each part. */
+/* RFC 6749 §2.3.1: base64, then split at the first ':', then form-decode each part.
+ * 0; -EILSEQ when a part decodes to a NUL byte (refused like any such parameter);
+ * -EINVAL when malformed. */
 static int oauth_basic(const char *p, size_t len, struct oauth_creds *c)
 {
     uint8_t raw[CRED_MAX * 3];
@@ -118,14 +127,17 @@ static int oauth_basic(const char *p, size_t len, struct oauth_creds *c)
         p++, len--;
     n = proto_b64_decode(p, len, raw, sizeof(raw));
     if (n < 0)
-        return -1;
+        return -EINVAL;
     colon = memchr(raw, ':', (size_t)n);
     if (colon == NULL || colon - raw >= CRED_MAX || raw + n - colon - 1 >= CRED_MAX)
-        return -1;
+        return -EINVAL;
     a = proto_form_decode((const char *)raw, (size_t)(colon - raw), c->id);
     b = proto_form_decode((const char *)colon + 1, (size_t)(raw + n - colon - 1), c->secret);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    if (a == -EILSEQ || b == -EILSEQ)
+        return -EILSEQ;
     if (a <= 0 || b < 0)
-        return -1;
+        return -EINVAL;
     c->id_len = (size_t)a;
     c->secret_len = (size_t)b;
     c->method = PROTO_AUTH_BASIC;
@@ -138,6 +150,7 @@ static int oauth_creds(const struct proto_ctx *ctx, const struct proto_request *
     const struct proto_param *id = proto_params_get(ctx->params, "client_id");
     const struct proto_param *secret = proto_params_get(ctx->params, "client_secret");
     struct proto_span v;
+    int rc;
 
     c->method = PROTO_AUTH_NONE;
     if (proto_request_header(req, "authorization", &v) && v.len > 6 &&
@@ -146,7 +159,12 @@ static int oauth_creds(const struct proto_ctx *ctx, const struct proto_request *
             *why = "use one client authentication method, not two";
             return -EINVAL;
         }
-        if (oauth_basic(proto_span_ptr(req, v) + 6, v.len - 6, c) < 0) {
+        rc = oauth_basic(proto_span_ptr(req, v) + 6, v.len - 6, c);
+        if (rc == -EILSEQ) {
+            *why = "the Basic credentials hold a NUL byte";
+            return -EINVAL;
+        }
+        if (rc < 0) {
             *why = "malformed Basic credentials";
             return -EACCES;
         }
@@ -168,69 +186,55 @@ static int oauth_creds(const struct proto_ctx *ctx, const struct proto_request *
     return 0;
 }
 
-/* Too many failed authentications this minute for the client id or the address: 429. */
-static bool oauth_limited(const struct proto_ctx *ctx, const uint8_t id_key[32],
-                          const uint8_t addr_key[32], struct proto_response *res)
+/* A failed authentication (401), counted against the address and, for a client whose
+ * secret was chosen, the client id.  Always -1. */
+static int oauth_failed(const struct proto_ctx *ctx, const struct proto_auth_limit *l,
+                        const struct proto_client *out, int64_t slot, struct oauth_creds *c,
+                        struct proto_response *res)
 {
-    uint32_t minute = (uint32_t)(ctx->now / 60);
-    char retry[16];
+    bool chosen = slot >= 0 && out->rec.verifier_kind == SHM_VERIFIER_ARGON2ID;
 
-    if (shm_ratelimit_count(ctx->region, id_key, minute) < ctx->cfg->auth_fail_per_client &&
-        (!addr_key ||
-         shm_ratelimit_count(ctx->region, addr_key, minute) < ctx->cfg->auth_fail_per_address))
-        return false;
-    proto_response_error(res, 429, "temporarily_unavailable",
-                         "too many failed authentications: try again later");
-    snprintf(retry, sizeof(retry), "%d", (int)(60 - ctx->now % 60));
-    proto_response_header(res, "Retry-After", retry);
-    return true;
-}
-
-static void oauth_failed(const struct proto_ctx *ctx, const uint8_t id_key[32],
-                         const uint8_t addr_key[32])
-{
-    uint32_t minute = (uint32_t)(ctx->now / 60);
-
-    shm_ratelimit_hit(ctx->region, id_key, minute);
-    if (addr_key)
-        shm_ratelimit_hit(ctx->region, addr_key, minute);
+    proto_auth_limit_failed(ctx, l, chosen);
+    OPENSSL_cleanse(c->secret, sizeof(c->secret));
+    proto_oauth_error(res, 401, "invalid_client", "client authentication failed", c->method);
+    return -1;
 }
 
 int proto_oauth_client(const struct proto_ctx *ctx, const struct proto_request *req,
                        struct proto_client *out, struct proto_response *res)
 {
-    const uint8_t *addr_key = ctx->peer_key;
+    struct proto_auth_limit limit;
     uint8_t id_key[32];
     struct oauth_creds c;
     const char *why = NULL;
     int64_t slot;
     int rc = oauth_creds(ctx, req, &c, &why);
 
-    if (rc == -EINVAL) {
-        proto_oauth_error(res, 400, "invalid_request", why, c.method);
-        return -1;
-    }
     out->method = c.method;
-    if (rc < 0)
-        goto fail;
-    /* One hash of the id serves the failure counters and the client index. */
-    proto_sha256(c.id, c.id_len, id_key);
-    if (oauth_limited(ctx, id_key, addr_key, res)) {
+    if (rc < 0) {
         OPENSSL_cleanse(c.secret, sizeof(c.secret));
+        proto_oauth_error(res, rc == -EINVAL ? 400 : 401,
+                          rc == -EINVAL ? "invalid_request" : "invalid_client", why, c.method);
         return -1;
     }
+    /* One hash of the id serves the failure counters and the client index.  The address
+     * is judged first; the client id's own limit only for a secret a person chose, and
+     * before its Argon2id verification is paid for. */
+    proto_sha256(c.id, c.id_len, id_key);
+    proto_auth_limit_keys(ctx, id_key, &limit);
+    if (proto_auth_limit_address(ctx, &limit, res))
+        goto limited;
     slot = shm_client_find_hashed(ctx->region, id_key, c.id, c.id_len, &out->rec, &out->gen);
-    if (slot < 0 || !proto_secret_verify(&out->rec, c.secret, c.secret_len)) {
-        why = "client authentication failed";
-        oauth_failed(ctx, id_key, addr_key);
-        goto fail;
-    }
+    if (slot >= 0 && out->rec.verifier_kind == SHM_VERIFIER_ARGON2ID &&
+        proto_auth_limit_client(ctx, &limit, res))
+        goto limited;
+    if (slot < 0 || !proto_secret_verify(&out->rec, c.secret, c.secret_len))
+        return oauth_failed(ctx, &limit, out, slot, &c, res);
     OPENSSL_cleanse(c.secret, sizeof(c.secret));
     out->slot = (uint64_t)slot;
     return 0;
-fail:
+limited:
     OPENSSL_cleanse(c.secret, sizeof(c.secret));
-    proto_oauth_error(res, 401, "invalid_client", why, c.method);
     return -1;
 }
 
@@ -362,7 +366,9 @@ int proto_admin_check(const struct proto_ctx *ctx, const struct proto_request *r
 {
     uint8_t h[32];
     size_t len;
-    const char *token = proto_bearer(req, &len);
+    /* Bearer only (RFC 6750): the admin token is bound to no key, so a DPoP scheme
+     * carrying it would claim a proof of possession that nothing checks. */
+    const char *token = oauth_credentials(req, "Bearer", &len);
 
     if (ctx->cfg->admin_enabled && token) {
         proto_sha256(token, len, h);

@@ -36,8 +36,9 @@ struct proto_client {
     enum proto_auth_method method;
 };
 
-/* Decodes the body (form or JSON by Content-Type) into ctx->params and refuses repeated
- * parameters.  0, or -1 with a 400 invalid_request written to res. */
+/* Decodes the body (form or JSON by Content-Type; no body: no parameters) into
+ * ctx->params and refuses repeated parameters.  0, or -1 with a 400 invalid_request
+ * written to res, also for a body of another or no Content-Type. */
 int proto_oauth_params(const struct proto_ctx *ctx, const struct proto_request *req,
                        struct proto_response *res);
 /* Authenticates the calling client from the Authorization header or the parameters.
@@ -79,7 +80,8 @@ int proto_token_revoke_grant(const struct proto_ctx *ctx, const struct shm_token
  * first 16 bytes of its hash, 22 characters and a NUL. */
 void proto_token_id(const struct shm_token *t, char out[24]);
 
-/* Checks the admin bearer token (constant time).  0, or -1 with 401 written to res. */
+/* Checks the admin token, sent as `Authorization: Bearer` (no other scheme), in constant
+ * time.  0, or -1 with 401 written to res. */
 int proto_admin_check(const struct proto_ctx *ctx, const struct proto_request *req,
                       struct proto_response *res);
 

@@ -5,7 +5,6 @@
 #include "autoconfig.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <string.h>
 
 #include "proto/params.h"
@@ -21,6 +20,9 @@ int proto_hex_value(char c)
     return -1;
 }
 
+/* A decoded NUL is refused here, where every form-encoded text passes (bodies, query
+ * strings, Basic credentials): handlers compare values as C strings, so
+ * "client_credentials%00garbage" would otherwise pass for "client_credentials". */
 long proto_form_decode(const char *s, size_t len, char *out)
 {
     size_t o = 0;
@@ -42,9 +44,13 @@ long proto_form_decode(const char *s, size_t len, char *out)
         } else {
             out[o++] = s[i];
         }
+        if (out[o - 1] == '\0')
+            return -EILSEQ;
     }
     return (long)o;
 }
+
+#define PARAMS_NUL "a parameter holds a NUL byte"
 
 static int params_fail(struct proto_params *p, const char *why)
 {
@@ -84,14 +90,16 @@ static int params_add_form(struct proto_params *p, const char *s, size_t len)
     if (p->n == PROTO_PARAMS_MAX)
         return params_fail(p, "too many parameters");
     n = proto_form_decode(s, nlen, name);
-    if (n < 0 || memchr(name, '\0', (size_t)n))
-        return params_fail(p, "malformed form encoding in a parameter name");
+    if (n < 0)
+        return params_fail(p, n == -EILSEQ ? PARAMS_NUL
+                                           : "malformed form encoding in a parameter name");
     name[n] = '\0';
     p->arena->len += (size_t)n + 1;
     value = p->arena->data + p->arena->len;
     n = eq ? proto_form_decode(eq + 1, len - nlen - 1, value) : 0;
     if (n < 0)
-        return params_fail(p, "malformed form encoding in a parameter value");
+        return params_fail(p, n == -EILSEQ ? PARAMS_NUL
+                                           : "malformed form encoding in a parameter value");
     value[n] = '\0';
     p->arena->len += (size_t)n + 1;
     p->p[p->n++] = (struct proto_param){name, value, (size_t)n};
@@ -165,19 +173,40 @@ static int params_add_json(struct proto_params *p, const char *name, json_t *v)
     return 0;
 }
 
+json_t *proto_json_load(const char *s, size_t len, const char **why, json_error_t *jerr)
+{
+    /* Without JSON_ALLOW_NUL jansson refuses \u0000 in strings, and in names always. */
+    json_t *root = json_loadb(s, len, JSON_REJECT_DUPLICATES, jerr);
+
+    if (root)
+        return root;
+    switch (json_error_code(jerr)) {
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        *why = PARAMS_NUL " (\\u0000)";
+        break;
+    case json_error_duplicate_key:
+        *why = "the JSON body repeats a name";
+        break;
+    default:
+        *why = "the body is not valid JSON";
+    }
+    return NULL;
+}
+
 int proto_json_params_parse(const char *s, size_t len, struct proto_params *p)
 {
     json_error_t jerr;
     json_t *root, *v;
-    const char *name;
+    const char *name, *why;
     int rc = 0;
 
     /* Decoded JSON is no longer than its text, plus room for joined arrays and names. */
     if (params_begin(p, 2 * len + 64) < 0)
         return -ENOMEM;
-    root = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
+    root = proto_json_load(s, len, &why, &jerr);
     if (root == NULL)
-        return params_fail(p, "the body is not valid JSON (or repeats a name)");
+        return params_fail(p, why);
     if (!json_is_object(root)) {
         json_decref(root);
         return params_fail(p, "the JSON body must be an object");

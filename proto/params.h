@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "proto/buf.h"
 
 #define PROTO_PARAMS_MAX 32
@@ -17,7 +19,7 @@
 struct proto_param {
     const char *name;
     const char *value;
-    size_t len; /* of value; values may hold NUL bytes (%00), names may not */
+    size_t len; /* of value; neither holds a NUL byte: the decoders refuse one */
 };
 
 struct proto_params {
@@ -30,10 +32,17 @@ struct proto_params {
 /* The value of one hexadecimal digit, or -1. */
 int proto_hex_value(char c);
 /* Decodes one form-urlencoded component ('+' is a space, %XX a byte) into out (at least
- * len bytes).  Returns the decoded length, or -EINVAL on a bad %-escape. */
+ * len bytes).  Returns the decoded length, -EINVAL on a bad %-escape, or -EILSEQ when a
+ * byte would decode to NUL (%00 or a raw one): every caller compares decoded text as C
+ * strings, so no decoded parameter, form, query or Basic, ever holds one. */
 long proto_form_decode(const char *s, size_t len, char *out);
 /* Parses a form body or query string.  0, or -EINVAL with p->error. */
 int proto_form_parse(const char *s, size_t len, struct proto_params *p);
+/* Loads the JSON text of a request (the parameter parser's and the admin API's bodies)
+ * with one set of rules: names unique, and \u0000 refused, so no decoded string holds a
+ * NUL.  The root, to json_decref(), or NULL with a sentence of ours in *why (naming a
+ * NUL or a repeated name) and jansson's details in *jerr. */
+json_t *proto_json_load(const char *s, size_t len, const char **why, json_error_t *jerr);
 /* Parses a JSON object body.  0, or -EINVAL with p->error. */
 int proto_json_params_parse(const char *s, size_t len, struct proto_params *p);
 /* The only value of name: NULL when absent.  A parameter sent twice is refused by

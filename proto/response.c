@@ -120,6 +120,8 @@ const char *proto_status_reason(int status)
         return "Bad Gateway";
     case 503:
         return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
     default:
         return "Unknown";
     }

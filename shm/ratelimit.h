@@ -1,8 +1,9 @@
 /*
  * Counters of failed client authentications per minute, shared by every worker, for the
  * token endpoint's 429: a count-min sketch of 2 x SHM_RATELIMIT_BUCKETS atomic words, each
- * (minute << 32 | count).  Keys are hashes ("id:" + client id, "ip:" + address), so any
- * number of keys fits in fixed memory; a collision can only over-count, never under-count.
+ * (minute << 32 | count).  Keys are SHA-256 digests (proto/auth_limit.c: a client id from
+ * an address, an address, a client id), so any number of keys fits in fixed memory; a
+ * collision can only over-count, never under-count.
  */
 #ifndef SHM_RATELIMIT_H
 #define SHM_RATELIMIT_H

@@ -291,6 +291,8 @@ static const char *conn_error_code(int status)
         return "request_too_large";
     case 431:
         return "request_header_fields_too_large";
+    case 505:
+        return "http_version_not_supported";
     default:
         return "invalid_request";
     }

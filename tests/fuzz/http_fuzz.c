@@ -151,10 +151,8 @@ static bool fuzz_span_has(const struct proto_request *r, struct proto_span s, co
     return false;
 }
 
-/* RFC 9110 tchar, what a header name is made of.  Outside its strict mode llhttp 8 also
- * lets through an empty name and spaces in or after one (except after the names that
- * frame the message, Content-Length, Transfer-Encoding, Connection): such a name matches
- * no lookup, so the header is as good as absent. */
+/* RFC 9110 tchar, what a header name is made of, one at least: llhttp in strict mode
+ * refuses the rest (whitespace before the colon above all), proto/http.c an empty name. */
 static bool fuzz_span_is_token(const struct proto_request *r, struct proto_span s)
 {
     const char *p = proto_span_ptr(r, s);
@@ -163,10 +161,10 @@ static bool fuzz_span_is_token(const struct proto_request *r, struct proto_span 
         unsigned char ch = (unsigned char)p[i];
 
         if (!(ch >= '0' && ch <= '9') && !((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') &&
-            (ch == '\0' || strchr("!#$%&'*+-.^_`|~ ", ch) == NULL))
+            (ch == '\0' || strchr("!#$%&'*+-.^_`|~", ch) == NULL))
             return false;
     }
-    return true;
+    return s.len > 0;
 }
 
 static void fuzz_check_target(const struct proto_request *r, size_t used, size_t limit)
@@ -175,12 +173,23 @@ static void fuzz_check_target(const struct proto_request *r, size_t used, size_t
     /* llhttp 8 lets "CONNECT \r\n" (HTTP/0.9 style) through with an empty target. */
     FUZZ_CHECK(r->target.len > 0 || r->method == HTTP_CONNECT);
     FUZZ_CHECK(!fuzz_span_has(r, r->target, " \r\n"));
-    FUZZ_CHECK(r->path.off == r->target.off && r->path.len <= r->target.len);
+    FUZZ_CHECK(r->path.off >= r->target.off &&
+               r->path.off + r->path.len <= r->target.off + r->target.len);
+    /* The path starts the target but in the absolute form, after "http[s]://authority". */
+    if (r->path.off > r->target.off) {
+        const char *t = proto_span_ptr(r, r->target);
+        size_t scheme = strncasecmp(t, "http://", 7) == 0 ? 7 : 8;
+
+        FUZZ_CHECK(strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0);
+        FUZZ_CHECK(r->path.off - r->target.off >= scheme);
+        for (size_t i = scheme; i < r->path.off - r->target.off; i++)
+            FUZZ_CHECK(t[i] != '/' && t[i] != '?');
+    }
     FUZZ_CHECK(memchr(proto_span_ptr(r, r->path), '?', r->path.len) == NULL);
-    if (r->path.len < r->target.len) {
-        FUZZ_CHECK(r->base[r->target.off + r->path.len] == '?');
-        FUZZ_CHECK(r->query.off == r->target.off + r->path.len + 1);
-        FUZZ_CHECK(r->query.len == r->target.len - r->path.len - 1);
+    if (r->path.off + r->path.len < r->target.off + r->target.len) {
+        FUZZ_CHECK(r->base[r->path.off + r->path.len] == '?');
+        FUZZ_CHECK(r->query.off == r->path.off + r->path.len + 1);
+        FUZZ_CHECK(r->query.off + r->query.len == r->target.off + r->target.len);
     } else {
         FUZZ_CHECK(r->query.len == 0);
     }
@@ -251,6 +260,23 @@ static void fuzz_check_body(struct fuzz_conn *c, size_t used)
     }
 }
 
+/* RFC 9112 as proto/http.c enforces it: HTTP/1.x, no line of the header block starting
+ * with a blank (obs-fold), one Host at most and one exactly in HTTP/1.1. */
+static void fuzz_check_syntax(const struct proto_http *h, size_t used)
+{
+    const struct proto_request *r = &h->req;
+    size_t head = r->body.len ? r->body.off : used;
+    uint32_t hosts = 0;
+
+    FUZZ_CHECK(h->parser.http_major == 1 && h->parser.http_minor <= 1);
+    for (size_t i = 0; i + 1 < head; i++)
+        FUZZ_CHECK(r->base[i] != '\n' || (r->base[i + 1] != ' ' && r->base[i + 1] != '\t'));
+    for (uint32_t i = 0; i < r->nheaders; i++)
+        hosts += r->headers[i].name.len == 4 &&
+                 strncasecmp(proto_span_ptr(r, r->headers[i].name), "host", 4) == 0;
+    FUZZ_CHECK(hosts == 1 || (hosts == 0 && h->parser.http_minor == 0));
+}
+
 static void fuzz_check_request(struct fuzz_conn *c)
 {
     const struct proto_http *h = &c->http;
@@ -274,6 +300,7 @@ static void fuzz_check_request(struct fuzz_conn *c)
         FUZZ_CHECK(hd->name.off + hd->name.len <= hd->value.off || hd->value.len == 0);
     }
     FUZZ_CHECK(!c->framing_ignored); /* see struct fuzz_conn */
+    fuzz_check_syntax(h, used);
     fuzz_check_body(c, used);
 }
 
@@ -297,7 +324,7 @@ static void fuzz_refuse(struct fuzz_conn *c)
     const struct proto_http *h = &c->http;
     int status = h->error_status;
 
-    FUZZ_CHECK(status == 400 || status == 411 || status == 413 || status == 431);
+    FUZZ_CHECK(status == 400 || status == 411 || status == 413 || status == 431 || status == 505);
     FUZZ_CHECK(h->error_text != NULL && h->error_text[0] != '\0');
     /* A refusal sticks: the connection answers it and closes. */
     FUZZ_CHECK(proto_http_feed(&c->http, c->in, c->in_len) == PROTO_HTTP_ERROR);

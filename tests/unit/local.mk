@@ -2,6 +2,8 @@
 UNIT_TESTS += \
 	tests/unit/proto/buf_test \
 	tests/unit/proto/http_test \
+	tests/unit/proto/params_test \
+	tests/unit/proto/auth_limit_test \
 	tests/unit/proto/router_test \
 	tests/unit/proto/response_test \
 	tests/unit/master/config_test \
@@ -14,6 +16,12 @@ tests_unit_proto_buf_test_LDADD = $(UNIT_LDADD)
 tests_unit_proto_http_test_SOURCES = tests/unit/proto/http_test.c
 tests_unit_proto_http_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_http_test_LDADD = $(UNIT_LDADD)
+tests_unit_proto_params_test_SOURCES = tests/unit/proto/params_test.c
+tests_unit_proto_params_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_proto_params_test_LDADD = $(UNIT_LDADD)
+tests_unit_proto_auth_limit_test_SOURCES = tests/unit/proto/auth_limit_test.c
+tests_unit_proto_auth_limit_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_proto_auth_limit_test_LDADD = $(UNIT_LDADD)
 tests_unit_proto_router_test_SOURCES = tests/unit/proto/router_test.c
 tests_unit_proto_router_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_router_test_LDADD = $(UNIT_LDADD)

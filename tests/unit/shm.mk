@@ -32,3 +32,10 @@ check_PROGRAMS += tests/unit/shm/peers_test
 tests_unit_shm_peers_test_SOURCES = tests/unit/shm/peers_test.c
 tests_unit_shm_peers_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_shm_peers_test_LDADD = $(UNIT_LDADD)
+
+# The failed-authentication counters (shm/ratelimit.c).
+UNIT_TESTS += tests/unit/shm/ratelimit_test
+check_PROGRAMS += tests/unit/shm/ratelimit_test
+tests_unit_shm_ratelimit_test_SOURCES = tests/unit/shm/ratelimit_test.c
+tests_unit_shm_ratelimit_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_shm_ratelimit_test_LDADD = $(UNIT_LDADD)

@@ -145,6 +145,9 @@ static void test_defaults(void **state)
     assert_int_equal(c->idle_timeout, 60);
     assert_int_equal(c->max_connections, 10000);
     assert_int_equal(c->max_connections_per_address, 512);
+    assert_int_equal(c->auth_failures_per_client_address, 10);
+    assert_int_equal(c->auth_failures_per_address, 200);
+    assert_int_equal(c->auth_failures_per_client, 20);
     assert_int_equal(c->tokens_capacity, 1000000);
     assert_int_equal(c->tokens_interned_strings, 65536);
     assert_int_equal(c->tokens_sweep_interval, 10);
@@ -490,6 +493,12 @@ static void test_file_uint_ranges(void **state)
         {"limits", "max_connections", 1, 1000000, offsetof(struct master_config, max_connections)},
         {"limits", "max_connections_per_address", 0, 1000000,
          offsetof(struct master_config, max_connections_per_address)},
+        {"limits", "auth_failures_per_client_address", 1, 1000000,
+         offsetof(struct master_config, auth_failures_per_client_address)},
+        {"limits", "auth_failures_per_address", 1, 1000000,
+         offsetof(struct master_config, auth_failures_per_address)},
+        {"limits", "auth_failures_per_client", 1, 1000000,
+         offsetof(struct master_config, auth_failures_per_client)},
         {"tokens", "capacity", 1000, 200000000, offsetof(struct master_config, tokens_capacity)},
         {"tokens", "interned_strings", 64, 10000000,
          offsetof(struct master_config, tokens_interned_strings)},

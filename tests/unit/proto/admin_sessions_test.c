@@ -124,7 +124,7 @@ static void test_refusals(void **state)
     assert_400(f, "/admin/sessions?limit=-1", "limit must be a number from 1 to 1000");
     assert_400(f, "/admin/sessions?limit=12345", "limit must be a number from 1 to 1000");
     assert_400(f, "/admin/sessions?client_id=", "client_id is not a valid client id");
-    assert_400(f, "/admin/sessions?client_id=a%00b", "client_id is not a valid client id");
+    assert_400(f, "/admin/sessions?client_id=a%00b", "a parameter holds a NUL byte");
     assert_400(f, "/admin/sessions?client_id=%C3%A9", "client_id is not a valid client id");
     assert_400(f, "/admin/sessions?after=short", "after is not a session id this server gave");
     assert_400(f, "/admin/sessions?after=AQIDBKWlpaWlpaWlpaWlpR",
@@ -133,7 +133,7 @@ static void test_refusals(void **state)
                "after is not a session id this server gave");
     assert_400(f, "/admin/sessions?after=AQIDBKWlpaWlpaWlpaWlpQ%3D%3D",
                "after is not a session id this server gave");
-    assert_400(f, "/admin/sessions?a=%zz", "the query string is malformed");
+    assert_400(f, "/admin/sessions?a=%zz", "malformed form encoding in a parameter value");
 }
 
 static void test_admin_token(void **state)
@@ -145,6 +145,14 @@ static void test_admin_token(void **state)
     assert_int_equal(r->status, 401);
     r = get(f, "/admin/sessions?limit=0", "Authorization: Bearer wrong-token-wrong-token\r\n");
     assert_int_equal(r->status, 401); /* before the query is looked at */
+    /* Bearer is the admin scheme, in any case; DPoP or another one is refused */
+    r = get(f, "/admin/sessions", "Authorization: DPoP " ADMIN_TOKEN "\r\n");
+    assert_false(r->deferred);
+    assert_int_equal(r->status, 401);
+    r = get(f, "/admin/sessions", "Authorization: Basic " ADMIN_TOKEN "\r\n");
+    assert_int_equal(r->status, 401);
+    r = get(f, "/admin/sessions", "Authorization: bEARER " ADMIN_TOKEN "\r\n");
+    assert_true(r->deferred);
     f->cfg.admin_enabled = false;
     r = get(f, "/admin/sessions", AUTH);
     assert_int_equal(r->status, 401);

@@ -171,7 +171,9 @@ struct rejection {
 };
 
 static const struct rejection rejections[] = {
-    {"", "the body is not a valid JSON object"},
+    {"", "the body is not valid JSON"},
+    {"{\"client_id\":\"a\\u0000b\"}", "NUL"},
+    {"{\"name\":\"\\u0000\"}", "NUL"},
     {"[]", "the body must be a JSON object"},
     {"{\"name\":\"a\",\"name\":\"b\"}", "duplicate"},
     {"{\"client_ide\":\"x\"}", "unknown field \"client_ide\""},
@@ -507,7 +509,8 @@ static void request(struct fixture *f, int method, const char *target, const cha
                                            (uint32_t)(tlen - (size_t)(q - target) - 1)}
                      : (struct proto_span){(uint32_t)tlen, 0};
     f->req.body = (struct proto_span){(uint32_t)(tlen + klen), body ? (uint32_t)strlen(body) : 0};
-    /* The header block: "Authorization: <token>" lives in the buffer after the target. */
+    /* The header block: "Authorization: <token>" lives in the buffer after the target;
+     * a body is declared JSON, as the admin API requires. */
     f->reqbuf[n] = '\0';
     if (token) {
         static char name[] = "authorization";
@@ -516,6 +519,16 @@ static void request(struct fixture *f, int method, const char *target, const cha
         f->req.headers[0].name = (struct proto_span){(uint32_t)n + 1, sizeof(name) - 1};
         f->req.headers[0].value = (struct proto_span){(uint32_t)tlen, (uint32_t)klen};
         f->req.nheaders = 1;
+        n += (int)sizeof(name);
+    }
+    if (body && *body) {
+        static char header[] = "content-typeapplication/json";
+        struct proto_header *h = &f->req.headers[f->req.nheaders++];
+
+        assert_true((size_t)n + 1 + sizeof(header) <= sizeof(f->reqbuf));
+        memcpy(f->reqbuf + n + 1, header, sizeof(header));
+        h->name = (struct proto_span){(uint32_t)n + 1, 12};
+        h->value = (struct proto_span){(uint32_t)n + 13, 16};
     }
     proto_response_reset(&f->res);
     proto_router_dispatch(proto_routes, proto_nroutes, &f->ctx, &f->req, &f->res);

@@ -201,9 +201,9 @@ static size_t make_request(char *out, size_t cap, size_t block, size_t body, boo
 
     if (with_length)
         n = snprintf(head, sizeof(head),
-                     "POST /p HTTP/1.1\r\nContent-Length: %zu\r\nX-Pad: ", body);
+                     "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\nX-Pad: ", body);
     else
-        n = snprintf(head, sizeof(head), "GET /g HTTP/1.1\r\nX-Pad: ");
+        n = snprintf(head, sizeof(head), "GET /g HTTP/1.1\r\nHost: h\r\nX-Pad: ");
     assert_true(n > 0 && (size_t)n + 4 + 1 <= block && block + body <= cap);
     memcpy(out, head, (size_t)n);
     memset(out + n, 'p', block - (size_t)n - 4);
@@ -287,20 +287,20 @@ static void test_target_without_query(void **state)
     const struct proto_request *r;
 
     (void)state;
-    r = parse_one(&h, "GET /healthz HTTP/1.1\r\n\r\n", &default_limits);
+    r = parse_one(&h, "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", &default_limits);
     assert_true(proto_span_eq(r, r->target, "/healthz"));
     assert_true(proto_span_eq(r, r->path, "/healthz"));
     assert_int_equal(r->query.len, 0);
     assert_int_equal(r->query.off, 12); /* just past the path */
-    assert_int_equal(r->nheaders, 0);
+    assert_int_equal(r->nheaders, 1);
 
-    r = parse_one(&h, "GET /x? HTTP/1.1\r\n\r\n", &default_limits);
+    r = parse_one(&h, "GET /x? HTTP/1.1\r\nHost: h\r\n\r\n", &default_limits);
     assert_true(proto_span_eq(r, r->path, "/x"));
     assert_int_equal(r->query.off, 7);
     assert_int_equal(r->query.len, 0);
 
     /* only the first '?' splits */
-    r = parse_one(&h, "GET /?a=?b HTTP/1.1\r\n\r\n", &default_limits);
+    r = parse_one(&h, "GET /?a=?b HTTP/1.1\r\nHost: h\r\n\r\n", &default_limits);
     assert_true(proto_span_eq(r, r->path, "/"));
     assert_true(proto_span_eq(r, r->query, "a=?b"));
 }
@@ -310,19 +310,23 @@ static void test_methods(void **state)
     struct proto_http h;
 
     (void)state;
-    assert_int_equal(parse_one(&h, "HEAD / HTTP/1.1\r\n\r\n", &default_limits)->method, HTTP_HEAD);
-    assert_int_equal(parse_one(&h, "DELETE /c/1 HTTP/1.1\r\n\r\n", &default_limits)->method,
-                     HTTP_DELETE);
+    assert_int_equal(parse_one(&h, "HEAD / HTTP/1.1\r\nHost: h\r\n\r\n", &default_limits)->method,
+                     HTTP_HEAD);
     assert_int_equal(
-        parse_one(&h, "PUT / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &default_limits)->method,
+        parse_one(&h, "DELETE /c/1 HTTP/1.1\r\nHost: h\r\n\r\n", &default_limits)->method,
+        HTTP_DELETE);
+    assert_int_equal(
+        parse_one(&h, "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", &default_limits)
+            ->method,
         HTTP_PUT);
-    assert_int_equal(parse_one(&h, "OPTIONS * HTTP/1.1\r\n\r\n", &default_limits)->method,
-                     HTTP_OPTIONS);
+    assert_int_equal(
+        parse_one(&h, "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &default_limits)->method,
+        HTTP_OPTIONS);
 }
 
 static void test_post_body(void **state)
 {
-    static const char req[] = "POST /token HTTP/1.1\r\n"
+    static const char req[] = "POST /token HTTP/1.1\r\nHost: h\r\n"
                               "Content-Type: application/x-www-form-urlencoded\r\n"
                               "Content-Length: 29\r\n"
                               "\r\n"
@@ -348,7 +352,7 @@ static void test_post_body(void **state)
 
 static void test_body_incomplete(void **state)
 {
-    static const char req[] = "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc";
+    static const char req[] = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nabc";
     struct proto_http h;
 
     (void)state;
@@ -362,7 +366,7 @@ static void test_body_incomplete(void **state)
 
 static void test_partial_flag(void **state)
 {
-    static const char req[] = "GET / HTTP/1.1\r\n\r\n";
+    static const char req[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
     struct proto_http h;
 
     (void)state;
@@ -378,6 +382,62 @@ static void test_partial_flag(void **state)
     assert_false(proto_http_partial(&h));
 }
 
+/* ---- header values ------------------------------------------------------------------ */
+
+/* Content-Type as the endpoints read it: the media type, case-insensitive, then nothing
+ * or parameters after optional whitespace (RFC 9110 §8.3.1). */
+static void test_media_type(void **state)
+{
+    static const struct {
+        const char *value;
+        bool form, json;
+    } cases[] = {
+        {"application/json", false, true},
+        {"APPLICATION/Json", false, true},
+        {"application/json; charset=utf-8", false, true},
+        {"application/json;charset=UTF-8", false, true},
+        {"application/json ; charset=utf-8", false, true},
+        {"application/json\t;x=y", false, true},
+        {"application/json   ", false, true},
+        {"application/x-www-form-urlencoded", true, false},
+        {"Application/X-WWW-Form-Urlencoded; charset=utf-8", true, false},
+        {"application/jsonx", false, false},
+        {"application/json+x", false, false},
+        {"application/json x", false, false},
+        {"application/json,text/plain", false, false},
+        {"application/x-www-form-urlencodedx", false, false},
+        {"text/plain", false, false},
+        {"text/plain; application/json", false, false},
+        {"multipart/form-data; boundary=x", false, false},
+        {"application/", false, false},
+        {"", false, false},
+    };
+    char buf[256];
+    struct proto_http h;
+    const struct proto_request *r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\nHost: h\r\nContent-Type: %s\r\n\r\n",
+                 cases[i].value);
+        r = parse_one(&h, buf, &default_limits);
+        if (proto_request_media_type_is(r, "application/json") != cases[i].json ||
+            proto_request_media_type_is(r, "application/x-www-form-urlencoded") != cases[i].form)
+            print_error("Content-Type: %s\n", cases[i].value);
+        assert_int_equal(proto_request_media_type_is(r, "application/json"), cases[i].json);
+        assert_int_equal(proto_request_media_type_is(r, "application/x-www-form-urlencoded"),
+                         cases[i].form);
+    }
+    r = parse_one(&h, "POST / HTTP/1.1\r\nHost: h\r\n\r\n", &default_limits);
+    assert_false(proto_request_media_type_is(r, "application/json"));
+    /* two Content-Types: one reader takes the first, another the last; neither is taken */
+    r = parse_one(&h,
+                  "POST / HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+                  "content-type: application/json\r\n\r\n",
+                  &default_limits);
+    assert_false(proto_request_media_type_is(r, "application/json"));
+}
+
 /* ---- keep-alive --------------------------------------------------------------------- */
 
 static void test_keep_alive(void **state)
@@ -385,15 +445,18 @@ static void test_keep_alive(void **state)
     struct proto_http h;
 
     (void)state;
-    assert_true(parse_one(&h, "GET / HTTP/1.1\r\n\r\n", &default_limits)->keep_alive);
+    assert_true(parse_one(&h, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", &default_limits)->keep_alive);
     assert_false(parse_one(&h, "GET / HTTP/1.0\r\n\r\n", &default_limits)->keep_alive);
     assert_true(parse_one(&h, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &default_limits)
                     ->keep_alive);
     assert_false(
-        parse_one(&h, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", &default_limits)->keep_alive);
+        parse_one(&h, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", &default_limits)
+            ->keep_alive);
     assert_false(
-        parse_one(&h, "GET / HTTP/1.1\r\nconnection: CLOSE\r\n\r\n", &default_limits)->keep_alive);
-    assert_true(parse_one(&h, "GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", &default_limits)
+        parse_one(&h, "GET / HTTP/1.1\r\nHost: h\r\nconnection: CLOSE\r\n\r\n", &default_limits)
+            ->keep_alive);
+    assert_true(parse_one(&h, "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n",
+                          &default_limits)
                     ->keep_alive);
     assert_false(parse_one(&h, "POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\nab", &default_limits)
                      ->keep_alive);
@@ -425,7 +488,7 @@ static void test_bytewise_equals_whole(void **state)
  * spans of the same request parsed whole. */
 static void test_bytewise_spans(void **state)
 {
-    static const char in[] = "PATCH /c/42?x=%20 HTTP/1.1\r\n"
+    static const char in[] = "PATCH /c/42?x=%20 HTTP/1.1\r\nHost: h\r\n"
                              "Authorization: Basic YTpi\r\n"
                              "Content-Length: 4\r\n"
                              "\r\n"
@@ -451,11 +514,11 @@ static void test_bytewise_spans(void **state)
     assert_memory_equal(&bw.req.path, &whole.req.path, sizeof(struct proto_span));
     assert_memory_equal(&bw.req.query, &whole.req.query, sizeof(struct proto_span));
     assert_memory_equal(&bw.req.body, &whole.req.body, sizeof(struct proto_span));
-    assert_int_equal(bw.req.nheaders, 2);
-    assert_int_equal(whole.req.nheaders, 2);
-    assert_memory_equal(bw.req.headers, whole.req.headers, 2 * sizeof(struct proto_header));
+    assert_int_equal(bw.req.nheaders, 3);
+    assert_int_equal(whole.req.nheaders, 3);
+    assert_memory_equal(bw.req.headers, whole.req.headers, 3 * sizeof(struct proto_header));
     assert_int_equal(bw.req.keep_alive, whole.req.keep_alive);
-    assert_true(proto_span_eq(&bw.req, bw.req.headers[0].value, "Basic YTpi"));
+    assert_true(proto_span_eq(&bw.req, bw.req.headers[1].value, "Basic YTpi"));
     assert_true(proto_span_eq(&bw.req, bw.req.body, "{\"\"}"));
     assert_int_equal(bw.parsed, sizeof(in) - 1);
 }
@@ -463,36 +526,37 @@ static void test_bytewise_spans(void **state)
 static void test_pipelined_transcript(void **state)
 {
     static const char in[] = "GET /one HTTP/1.1\r\nHost: a\r\n\r\n"
-                             "POST /two?q HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz"
-                             "HEAD /three HTTP/1.1\r\nX-A: 1\r\nX-B: 2\r\n\r\n"
-                             "GET /four HTTP/1.1\r\nConnection: close\r\n\r\n";
+                             "POST /two?q HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyz"
+                             "HEAD /three HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-B: 2\r\n\r\n"
+                             "GET /four HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
 
     (void)state;
     CHECK_ALL(in, &default_limits,
               "GET /one path=/one query= ka=1 [Host=a;] body=\n"
-              "POST /two?q path=/two query=q ka=1 [Content-Length=3;] body=xyz\n"
-              "HEAD /three path=/three query= ka=1 [X-A=1;X-B=2;] body=\n"
-              "GET /four path=/four query= ka=0 [Connection=close;] body=\n"
+              "POST /two?q path=/two query=q ka=1 [Host=h;Content-Length=3;] body=xyz\n"
+              "HEAD /three path=/three query= ka=1 [Host=h;X-A=1;X-B=2;] body=\n"
+              "GET /four path=/four query= ka=0 [Host=h;Connection=close;] body=\n"
               "MORE partial=0 left=0\n");
 }
 
 static void test_pipelined_ends_mid_request(void **state)
 {
-    static const char in[] = "GET /one HTTP/1.1\r\n\r\n"
-                             "POST /two HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345";
+    static const char in[] = "GET /one HTTP/1.1\r\nHost: h\r\n\r\n"
+                             "POST /two HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n12345";
 
     (void)state;
-    /* the unfinished request's 47 bytes stay in the buffer, at its start */
+    /* the unfinished request's 56 bytes stay in the buffer, at its start */
     CHECK_ALL(in, &default_limits,
-              "GET /one path=/one query= ka=1 [] body=\n"
-              "MORE partial=1 left=47\n");
+              "GET /one path=/one query= ka=1 [Host=h;] body=\n"
+              "MORE partial=1 left=56\n");
 }
 
 /* Step by step what worker/conn.c does with one buffer: answer, next, compact. */
 static void test_pipelined_compaction(void **state)
 {
-    static const char first[] = "GET /a HTTP/1.1\r\n\r\n";                            /* 19 */
-    static const char second[] = "POST /b HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody"; /* 43 */
+    static const char first[] = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"; /* 28 */
+    static const char second[] =
+        "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody"; /* 52 */
     static const char third_a[] = "GET /c?d HTTP/1.1\r\nHo";
     static const char third_b[] = "st: x\r\n\r\n";
     struct proto_http h;
@@ -511,24 +575,24 @@ static void test_pipelined_compaction(void **state)
     assert_int_equal(proto_http_feed(&h, in, len), PROTO_HTTP_REQUEST);
     assert_ptr_equal(h.req.base, in);
     assert_true(proto_span_eq(&h.req, h.req.path, "/a"));
-    assert_int_equal(h.parsed, 19);
+    assert_int_equal(h.parsed, 28);
     proto_http_next(&h);
 
     assert_int_equal(proto_http_feed(&h, in, len), PROTO_HTTP_REQUEST);
-    assert_ptr_equal(h.req.base, in + 19);
+    assert_ptr_equal(h.req.base, in + 28);
     assert_true(proto_span_eq(&h.req, h.req.path, "/b"));
-    assert_int_equal(h.req.body.off, 39);
+    assert_int_equal(h.req.body.off, 48);
     assert_true(proto_span_eq(&h.req, h.req.body, "body"));
-    assert_int_equal(h.parsed, 62);
+    assert_int_equal(h.parsed, 80);
     proto_http_next(&h);
-    assert_int_equal(proto_http_done_bytes(&h), 62);
+    assert_int_equal(proto_http_done_bytes(&h), 80);
 
     assert_int_equal(proto_http_feed(&h, in, len), PROTO_HTTP_MORE);
     assert_true(proto_http_partial(&h));
     assert_int_equal(h.parsed, len);
     /* the first two requests are answered; the third has begun */
     done = proto_http_done_bytes(&h);
-    assert_int_equal(done, 62);
+    assert_int_equal(done, 80);
     memmove(in, in + done, len - done);
     len -= done;
     proto_http_shift(&h, done);
@@ -558,9 +622,9 @@ static void test_pipelined_compaction(void **state)
  * later one with fewer headers. */
 static void test_pipelined_reset(void **state)
 {
-    static const char in[] = "GET /a HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"
-                             "POST /b HTTP/1.1\r\nContent-Length: 1\r\n\r\nz"
-                             "GET /c HTTP/1.1\r\nB:\r\n\r\n";
+    static const char in[] = "GET /a HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"
+                             "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nz"
+                             "GET /c HTTP/1.1\r\nHost: h\r\nB:\r\n\r\n";
     struct proto_http h;
     struct proto_span v;
     size_t len = sizeof(in) - 1;
@@ -568,15 +632,15 @@ static void test_pipelined_reset(void **state)
     (void)state;
     proto_http_init(&h, &default_limits);
     assert_int_equal(proto_http_feed(&h, in, len), PROTO_HTTP_REQUEST);
-    assert_int_equal(h.req.nheaders, 3);
+    assert_int_equal(h.req.nheaders, 4);
     proto_http_next(&h);
     assert_int_equal(proto_http_feed(&h, in, len), PROTO_HTTP_REQUEST);
-    assert_int_equal(h.req.nheaders, 1);
+    assert_int_equal(h.req.nheaders, 2);
     assert_false(proto_request_header(&h.req, "A", &v));
     assert_true(proto_span_eq(&h.req, h.req.body, "z"));
     proto_http_next(&h);
     assert_int_equal(proto_http_feed(&h, in, len), PROTO_HTTP_REQUEST);
-    assert_int_equal(h.req.nheaders, 1);
+    assert_int_equal(h.req.nheaders, 2);
     assert_int_equal(h.req.body.len, 0);
     assert_true(proto_request_header(&h.req, "b", &v));
     assert_int_equal(v.len, 0);
@@ -684,10 +748,12 @@ static void test_leading_empty_lines(void **state)
     assert_ptr_equal(h.req.base, in + 4 + 1024 + 2);
     assert_int_equal(h.req.target.off, 4);
 
-    CHECK_ALL("\r\nGET /a HTTP/1.1\r\n\r\n\r\n\r\nGET /b HTTP/1.1\r\n\r\n\r\n", &default_limits,
-              "GET /a path=/a query= ka=1 [] body=\n"
-              "GET /b path=/b query= ka=1 [] body=\n"
-              "MORE partial=0 left=0\n");
+    CHECK_ALL(
+        "\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n\r\n",
+        &default_limits,
+        "GET /a path=/a query= ka=1 [Host=h;] body=\n"
+        "GET /b path=/b query= ka=1 [Host=h;] body=\n"
+        "MORE partial=0 left=0\n");
 }
 
 /* A header value continued on the next line (obs-fold) would leave a CRLF inside the
@@ -695,7 +761,7 @@ static void test_leading_empty_lines(void **state)
 static void test_obs_fold(void **state)
 {
     (void)state;
-    CHECK_ALL("GET /a HTTP/1.1\r\nX-Long: one\r\n two\r\n\r\n", &default_limits,
+    CHECK_ALL("GET /a HTTP/1.1\r\nHost: h\r\nX-Long: one\r\n two\r\n\r\n", &default_limits,
               "ERROR 400 folded header lines (obs-fold) are not accepted\n");
 }
 
@@ -726,11 +792,11 @@ static void test_many_small_limits(void **state)
         /* refused as soon as the headers are in, before any of the body */
         expect_outcome(in, 60, &l, 0, 413);
     }
-    for (uint32_t nh = 0; nh <= 10; nh++) {
+    for (uint32_t nh = 1; nh <= 10; nh++) {
         const struct proto_limits l = {4096, 0, nh};
 
-        n = (size_t)snprintf(in, sizeof(in), "GET / HTTP/1.1\r\n");
-        for (uint32_t i = 0; i < nh; i++)
+        n = (size_t)snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: h\r\n");
+        for (uint32_t i = 1; i < nh; i++)
             n += (size_t)snprintf(in + n, sizeof(in) - n, "H%u: %u\r\n", i, i);
         n += (size_t)snprintf(in + n, sizeof(in) - n, "\r\n");
         expect_outcome(in, n, &l, 1, 0);
@@ -740,12 +806,13 @@ static void test_many_small_limits(void **state)
     }
 }
 
-/* Builds a GET with `count` headers "H<i>: v<i>" into in; returns its length. */
+/* Builds a GET with `count` headers, Host and "H<i>: v<i>" for i from 1, into in;
+ * returns its length. */
 static size_t make_headers(char *in, size_t cap, uint32_t count)
 {
-    size_t n = (size_t)snprintf(in, cap, "GET / HTTP/1.1\r\n");
+    size_t n = (size_t)snprintf(in, cap, "GET / HTTP/1.1\r\nHost: h\r\n");
 
-    for (uint32_t i = 0; i < count; i++)
+    for (uint32_t i = 1; i < count; i++)
         n += (size_t)snprintf(in + n, cap - n, "H%u: v%u\r\n", i, i);
     n += (size_t)snprintf(in + n, cap - n, "\r\n");
     assert_true(n < cap);
@@ -777,7 +844,7 @@ static void test_header_count(void **state)
     proto_http_init(&h, &lmax);
     assert_int_equal(proto_http_feed(&h, in, n), PROTO_HTTP_REQUEST);
     assert_int_equal(h.req.nheaders, PROTO_HTTP_HEADERS_MAX);
-    assert_true(proto_span_eq(&h.req, h.req.headers[0].name, "H0"));
+    assert_true(proto_span_eq(&h.req, h.req.headers[0].name, "Host"));
     assert_true(proto_span_eq(&h.req, h.req.headers[127].name, "H127"));
     assert_true(proto_span_eq(&h.req, h.req.headers[127].value, "v127"));
     assert_true(proto_request_header(&h.req, "h127", &v));
@@ -812,14 +879,14 @@ static void test_body_bytes(void **state)
 
     n = make_request(in, sizeof(in), 100, 0, true);
     expect_outcome(in, n, &l, 1, 0);
-    CHECK_ALL("POST /x HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", &l,
+    CHECK_ALL("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n", &l,
               "ERROR 400 malformed HTTP request\n");
 }
 
 static void test_chunked(void **state)
 {
     struct proto_http h;
-    static const char in[] = "POST /token HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    static const char in[] = "POST /token HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
                              "3\r\nabc\r\n0\r\n\r\n";
 
     (void)state;
@@ -827,12 +894,12 @@ static void test_chunked(void **state)
               "ERROR 411 chunked request bodies are not accepted; send Content-Length\n");
     /* refused when the headers end, before any chunk */
     proto_http_init(&h, &default_limits);
-    assert_int_equal(proto_http_feed(&h, in, 52), PROTO_HTTP_ERROR);
+    assert_int_equal(proto_http_feed(&h, in, 61), PROTO_HTTP_ERROR);
     assert_int_equal(h.error_status, 411);
-    CHECK_ALL("GET /a HTTP/1.1\r\n\r\n"
-              "POST /b HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    CHECK_ALL("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+              "POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
               &default_limits,
-              "GET /a path=/a query= ka=1 [] body=\n"
+              "GET /a path=/a query= ka=1 [Host=h;] body=\n"
               "ERROR 411 chunked request bodies are not accepted; send Content-Length\n");
 }
 
@@ -840,12 +907,12 @@ static void test_garbage(void **state)
 {
     static const char *const bad[] = {
         "HELLO WORLD\r\n\r\n",
-        "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
-        "GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
-        "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+        "GET / HTTP/1.1\r\nHost: h\r\nNo colon here\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
         "GET / XTTP/1.1\r\n\r\n",
-        "GET /\x01 HTTP/1.1\r\n\r\n",
+        "GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n",
         "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", /* a TLS ClientHello on a plain port */
     };
 
@@ -859,14 +926,123 @@ static void test_garbage(void **state)
         assert_int_equal(o.requests, 0);
     }
     /* a good request, then garbage: the good one is answered first */
-    CHECK_ALL("GET /ok HTTP/1.1\r\n\r\nnonsense\r\n\r\n", &default_limits,
-              "GET /ok path=/ok query= ka=1 [] body=\n"
+    CHECK_ALL("GET /ok HTTP/1.1\r\nHost: h\r\n\r\nnonsense\r\n\r\n", &default_limits,
+              "GET /ok path=/ok query= ka=1 [Host=h;] body=\n"
               "ERROR 400 malformed HTTP request\n");
+}
+
+/* ---- RFC 9112 syntax llhttp lets through -------------------------------------------- */
+
+static void expect_status(const char *input, int status)
+{
+    struct outcome o = outcome_of(input, strlen(input), &default_limits);
+
+    if (o.status != status)
+        print_error("%s: status %d, want %d\n", input, o.status, status);
+    assert_int_equal(o.status, status);
+    assert_int_equal(o.requests, status ? 0 : 1);
+}
+
+/* RFC 9112 §5.1: no whitespace between a field name and the colon (llhttp outside its
+ * strict mode kept "X-A " as the name, so "Content-Length : 3" was silently ignored), and
+ * a name is a non-empty token.  This fails if llhttp is built without strict mode. */
+static void test_header_name_syntax(void **state)
+{
+    (void)state;
+    expect_status("GET / HTTP/1.1\r\nHost: h\r\nX-A : 1\r\n\r\n", 400);
+    expect_status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length : 3\r\n\r\nabc", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: h\r\nX-A\t: 1\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: h\r\nX A: 1\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: h\r\n: 1\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: h\r\nX\"A: 1\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: h\r\nX-A!#$%&'*+.^_`|~0: 1\r\n\r\n", 0);
+}
+
+/* RFC 9112 §5.2: obs-fold is refused, also when its first line is empty: llhttp read
+ * "Content-Length:\r\n 3" as a length of 3 and no span showed the fold. */
+static void test_obs_fold_any_form(void **state)
+{
+    (void)state;
+    expect_status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n 3\r\n\r\nabc", 400);
+    expect_status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\t3\r\n\r\nabc", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: h\r\nX-A:\r\n \r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost:\r\n h\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\t2\r\n\r\n", 400);
+    CHECK_ALL("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+              "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n 3\r\n\r\nabc",
+              &default_limits,
+              "GET /a path=/a query= ka=1 [Host=h;] body=\n"
+              "ERROR 400 folded header lines (obs-fold) are not accepted\n");
+}
+
+/* RFC 9112 §3.2: exactly one valid Host in HTTP/1.1, at most one in HTTP/1.0. */
+static void test_host(void **state)
+{
+    (void)state;
+    expect_status("GET / HTTP/1.1\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nX-Host: h\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: caf\xc3\xa9\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.0\r\n\r\n", 0);
+    expect_status("GET / HTTP/1.1\r\nHOST: auth.example.com:8443 \r\n\r\n", 0);
+    expect_status("GET / HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n", 0);
+    expect_status("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 0);
+    expect_status("GET / HTTP/1.1\r\nHost: xn--caf-dma.example%2e\r\n\r\n", 0);
+    expect_status("GET / HTTP/1.1\r\nHost:\r\n\r\n", 0); /* no authority: RFC 9112 §3.2 */
+    CHECK_ALL("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\n\r\n", &default_limits,
+              "GET / path=/ query= ka=1 [Host=a;] body=\n"
+              "ERROR 400 an HTTP/1.1 request must have a Host header\n");
+}
+
+/* RFC 9110 §15.6.6: 505 for a major version other than 1, however llhttp would take it. */
+static void test_version(void **state)
+{
+    (void)state;
+    expect_status("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505);
+    expect_status("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505);
+    expect_status("GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505);
+    expect_status("GET / HTTP/9.9\r\nHost: h\r\n\r\n", 505);
+    expect_status("GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505);
+    expect_status("GET /\r\n\r\n", 505); /* HTTP/0.9's simple request */
+    expect_status("GET / HTTP/1.2\r\nHost: h\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.x\r\nHost: h\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.0\r\n\r\n", 0);
+    CHECK_ALL("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/2.0\r\nHost: h\r\n\r\n",
+              &default_limits,
+              "GET /a path=/a query= ka=1 [Host=h;] body=\n"
+              "ERROR 505 only HTTP/1.1 and HTTP/1.0 are supported\n");
+}
+
+/* RFC 9112 §3.2.2: a server accepts the absolute form and routes it by its path. */
+static void test_absolute_form(void **state)
+{
+    (void)state;
+    CHECK_ALL("GET https://auth.example.com/healthz?x=1 HTTP/1.1\r\nHost: auth.example.com\r\n\r\n"
+              "GET HTTP://A:8443/a/b HTTP/1.1\r\nHost: a\r\n\r\n"
+              "GET http://a?q=1 HTTP/1.1\r\nHost: a\r\n\r\n"
+              "OPTIONS http://a HTTP/1.1\r\nHost: a\r\n\r\n"
+              "GET /https://x/y HTTP/1.1\r\nHost: a\r\n\r\n"
+              "GET ftp://x/y HTTP/1.1\r\nHost: a\r\n\r\n",
+              &default_limits,
+              "GET https://auth.example.com/healthz?x=1 path=/healthz query=x=1 ka=1 "
+              "[Host=auth.example.com;] body=\n"
+              "GET HTTP://A:8443/a/b path=/a/b query= ka=1 [Host=a;] body=\n"
+              "GET http://a?q=1 path= query=q=1 ka=1 [Host=a;] body=\n"
+              "OPTIONS http://a path= query= ka=1 [Host=a;] body=\n"
+              "GET /https://x/y path=/https://x/y query= ka=1 [Host=a;] body=\n"
+              "GET ftp://x/y path=ftp://x/y query= ka=1 [Host=a;] body=\n"
+              "MORE partial=0 left=0\n");
 }
 
 static void test_error_is_sticky(void **state)
 {
-    static const char good[] = "GET / HTTP/1.1\r\n\r\n";
+    static const char good[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
     const struct proto_limits l = {64, 1024, 8};
     char in[256];
     struct proto_http h;
@@ -907,6 +1083,7 @@ int main(void)
         cmocka_unit_test(test_body_incomplete),
         cmocka_unit_test(test_partial_flag),
         cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_media_type),
         cmocka_unit_test(test_bytewise_equals_whole),
         cmocka_unit_test(test_bytewise_spans),
         cmocka_unit_test(test_pipelined_transcript),
@@ -923,6 +1100,11 @@ int main(void)
         cmocka_unit_test(test_chunked),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_error_is_sticky),
+        cmocka_unit_test(test_header_name_syntax),
+        cmocka_unit_test(test_obs_fold_any_form),
+        cmocka_unit_test(test_host),
+        cmocka_unit_test(test_version),
+        cmocka_unit_test(test_absolute_form),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

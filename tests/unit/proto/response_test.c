@@ -246,6 +246,7 @@ static void test_reasons(void **state)
         {500, "Internal Server Error"},
         {502, "Bad Gateway"}, /* a deferred answer the store gave badly */
         {503, "Service Unavailable"},
+        {505, "HTTP Version Not Supported"},
         {0, "Unknown"},
         {299, "Unknown"},
         {501, "Unknown"},
