@@ -223,14 +223,12 @@ static void on_rotate(uv_timer_t *t)
         worker_log_failed(w); /* the replacement reopens the log */
 }
 
+/* Starts the loop's handles: accepting on ls[0, nls), the group commit, signals.  0, or
+ * < 0 (logged) with some handles open: worker_loop_close() closes them. */
 static int worker_setup(struct worker *w, const struct worker_listener *ls, size_t nls)
 {
-    int rc = uv_loop_init(&w->loop);
+    int rc;
 
-    if (rc < 0) {
-        log_error("uv_loop_init() failed: %s", uv_strerror(rc));
-        return rc;
-    }
     for (size_t i = 0; i < nls && i < WORKER_LISTENERS_MAX; i++) {
         struct worker_accept *a = &w->acc[w->nacc];
 
@@ -265,6 +263,39 @@ static int worker_setup(struct worker *w, const struct worker_listener *ls, size
     return 0;
 }
 
+static void on_walk_close(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, on_closed_quietly);
+}
+
+/* Closes the loop, first closing whatever handle a failed start left open. */
+static void worker_loop_close(struct worker *w)
+{
+    int rc;
+
+    uv_walk(&w->loop, on_walk_close, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&w->loop);
+    if (rc < 0)
+        log_warn("uv_loop_close() failed: %s", uv_strerror(rc));
+}
+
+/* What handlers see of the worker (struct proto_ctx), minus what worker_run() builds. */
+static void worker_ctx_init(struct worker *w, struct proto_keystore *keystore)
+{
+    w->ctx.date = w->date;
+    w->ctx.ready = 1;
+    w->ctx.cfg = w->s->proto;
+    w->ctx.region = w->s->region;
+    w->ctx.owner = (struct shm_owner){w->id.slot, w->id.generation};
+    w->ctx.arena = &w->arena;
+    w->ctx.params = &w->params;
+    w->params.arena = &w->arena;
+    worker_keystore_init(keystore, w->s->keys_dir);
+    w->ctx.keystore = keystore;
+}
+
 int worker_run(const struct worker_settings *s, const struct worker_id *id,
                const struct worker_listener *ls, size_t nls)
 {
@@ -280,44 +311,44 @@ int worker_run(const struct worker_settings *s, const struct worker_id *id,
     w = calloc(1, sizeof(*w));
     if (w == NULL)
         return 1;
+    rc = uv_loop_init(&w->loop);
+    if (rc < 0) {
+        log_error("uv_loop_init() failed: %s", uv_strerror(rc));
+        free(w);
+        return 1;
+    }
     w->s = s;
     w->id = *id;
-    w->ctx.date = w->date;
-    w->ctx.ready = 1;
-    w->ctx.cfg = s->proto;
-    w->ctx.region = s->region;
-    w->ctx.owner = (struct shm_owner){id->slot, id->generation};
-    w->ctx.arena = &w->arena;
-    w->ctx.params = &w->params;
-    w->params.arena = &w->arena;
-    worker_keystore_init(&keystore, s->keys_dir);
-    w->ctx.keystore = &keystore;
+    worker_ctx_init(w, &keystore);
     w->ctx.keys = proto_keys_new();
-    if (w->ctx.keys == NULL || worker__peers_init(w) < 0)
-        goto done;
+    if (w->ctx.keys == NULL || worker__peers_init(w) < 0) {
+        log_error("out of memory");
+        goto fail;
+    }
     rc = worker_journal_open(&w->journal, s->log_dir, id->slot, (enum store_sync)s->store_sync,
                              s->store_segment_bytes, s->region);
     if (rc < 0) {
         /* A corrupt log is not cured by respawning: the slot retires (status 2). */
         status = rc == -EBADMSG || rc == -ENOTSUP ? 2 : 1;
-        goto done;
+        goto fail;
     }
     w->ctx.journal = &w->journal.ops;
     worker_journal_start(&w->journal, &w->loop, on_durable, w);
     if (worker_setup(w, ls, nls) < 0)
-        goto done;
+        goto fail;
     log_info("serving (slot %u, generation %u)", id->slot, id->generation);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     log_info("stopped after %llu connections and %llu requests", (unsigned long long)w->accepted,
              (unsigned long long)w->requests);
     status = 0;
-done:
+fail:
+    /* Reverse order; each release is a no-op on what was never built (w is zeroed). */
     worker_journal_close(&w->journal);
-    uv_loop_close(&w->loop);
+    worker__peers_fini(w);
+    proto_keys_free(w->ctx.keys);
+    worker_loop_close(w);
     proto_response_free(&w->res);
     proto_buf_free(&w->arena);
-    proto_keys_free(w->ctx.keys);
-    worker__peers_fini(w);
     free(w);
     return status;
 }
