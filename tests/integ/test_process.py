@@ -7,6 +7,7 @@ import threading
 import time
 
 from conftest import (
+    build_request,
     children,
     pid_alive,
     port_bindable,
@@ -125,6 +126,38 @@ def test_sigterm_finishes_the_request_in_flight(server):
     assert not any(pid_alive(p) for p in workers)
     assert port_bindable(srv.port)
     assert srv.log_lines()[-1].endswith(" master: stopped"), srv.log_lines()[-3:]
+
+
+def test_sigterm_lets_a_response_waiting_for_the_store_finish(server):
+    """Draining with a response deferred to the store process (a session listing) in
+    flight: the idle connection closes at once; the busy one keeps waiting and gets its
+    answer with Connection: close, then a clean close."""
+    srv = server(workers=1)
+    auth = [("Authorization", f"Bearer {srv.token_file.read_text().strip()}")]
+    idle = srv.tls()
+    idle.request("GET", "/healthz")
+    assert idle.read_response().status == 200
+    store = srv.store_pid()
+    os.kill(store, signal.SIGSTOP)  # the listing waits for the store
+    try:
+        busy = srv.tls()
+        busy.send(build_request("GET", "/admin/sessions?limit=1", auth))
+        # Bytes sent before these are read in the same loop turn or an earlier one, and
+        # the worker takes SIGTERM in a later one: the listing is under way by then.
+        assert srv.get("/healthz").status == 200
+        srv.signal(signal.SIGTERM)
+        srv.wait_log(r"worker: stopping: draining 2 connections")
+        assert idle.read_eof() == b"" and idle.eof == "clean"
+        assert busy.is_open_after(0.2)
+    finally:
+        os.kill(store, signal.SIGCONT)
+    # The store stops too: it answers the listing, or the worker finds it gone (503).
+    r = busy.read_response(timeout=10)
+    assert r.status in (200, 503), r
+    assert r.header("Connection") == "close"
+    assert busy.read_eof() == b"" and busy.eof == "clean"
+    assert srv.wait_exit(timeout=10) == 0
+    srv.expect_exit = 0
 
 
 def test_sigint_stops_like_sigterm(server):
