@@ -15,7 +15,7 @@
 #define LOG_MODULE "worker"
 #include "shm/log.h"
 #include "shm/peers.h"
-#include "worker/conn.h"
+#include "worker/context.h"
 
 int worker__peers_init(struct worker *w)
 {

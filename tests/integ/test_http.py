@@ -1,10 +1,13 @@
 """HTTP/1.1 over TLS: routes, keep-alive and pipelining (API.md §7, §8)."""
 import json
+import os
 import random
+import signal
+import socket
 import subprocess
 import time
 
-from conftest import CLIENT_ENV, build_request
+from conftest import CLIENT_ENV, HTTPConn, build_request
 
 
 def assert_health(r):
@@ -256,3 +259,31 @@ def test_http10_keep_alive_is_announced(server):
         r = c.read_response()
         assert r.header("Connection") == "close", r
         c.read_eof()
+
+
+def test_half_closed_client_gets_its_answers(server):
+    """A client may shut its sending side once its requests are out (HTTP/1.0 tools do):
+    every request sent is still answered, one deferred to the store process included,
+    and then the connection closes."""
+    srv = server(plain=True, workers=1)
+    auth = [("Authorization", f"Bearer {srv.token_file.read_text().strip()}")]
+    with srv.plain() as c:
+        c.send(build_request("GET", "/healthz"))
+        c.sock.shutdown(socket.SHUT_WR)
+        assert_health(c.read_response())
+        assert c.read_eof() == b"" and c.eof == "clean"
+    store = srv.store_pid()
+    os.kill(store, signal.SIGSTOP)  # the listing's answer comes after the EOF is read
+    try:
+        c = HTTPConn(socket.create_connection((srv.host, srv.plain_port), timeout=10))
+        c.send(build_request("GET", "/healthz") + build_request("GET", "/admin/sessions", auth))
+        c.sock.shutdown(socket.SHUT_WR)
+        assert_health(c.read_response())
+        assert c.is_open_after(0.2)
+    finally:
+        os.kill(store, signal.SIGCONT)
+    with c:
+        r = c.read_response(timeout=10)
+        assert r.status == 200 and set(r.json()) == {"sessions", "next"}, r
+        assert r.header("Connection") == "close"
+        assert c.read_eof() == b"" and c.eof == "clean"

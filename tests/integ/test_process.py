@@ -1,16 +1,19 @@
 """The master/worker cycle: respawn after kill -9, graceful stop with requests in flight,
 workers dying with their master, signals the master must survive."""
 import os
+import re
 import signal
 import threading
 import time
 
 from conftest import (
+    build_request,
     children,
     pid_alive,
     port_bindable,
     wait_for,
 )
+from durability_load import create_client, segment_frames, segments
 
 
 class Poller(threading.Thread):
@@ -125,6 +128,38 @@ def test_sigterm_finishes_the_request_in_flight(server):
     assert srv.log_lines()[-1].endswith(" master: stopped"), srv.log_lines()[-3:]
 
 
+def test_sigterm_lets_a_response_waiting_for_the_store_finish(server):
+    """Draining with a response deferred to the store process (a session listing) in
+    flight: the idle connection closes at once; the busy one keeps waiting and gets its
+    answer with Connection: close, then a clean close."""
+    srv = server(workers=1)
+    auth = [("Authorization", f"Bearer {srv.token_file.read_text().strip()}")]
+    idle = srv.tls()
+    idle.request("GET", "/healthz")
+    assert idle.read_response().status == 200
+    store = srv.store_pid()
+    os.kill(store, signal.SIGSTOP)  # the listing waits for the store
+    try:
+        busy = srv.tls()
+        busy.send(build_request("GET", "/admin/sessions?limit=1", auth))
+        # Bytes sent before these are read in the same loop turn or an earlier one, and
+        # the worker takes SIGTERM in a later one: the listing is under way by then.
+        assert srv.get("/healthz").status == 200
+        srv.signal(signal.SIGTERM)
+        srv.wait_log(r"worker: stopping: draining 2 connections")
+        assert idle.read_eof() == b"" and idle.eof == "clean"
+        assert busy.is_open_after(0.2)
+    finally:
+        os.kill(store, signal.SIGCONT)
+    # The store stops too: it answers the listing, or the worker finds it gone (503).
+    r = busy.read_response(timeout=10)
+    assert r.status in (200, 503), r
+    assert r.header("Connection") == "close"
+    assert busy.read_eof() == b"" and busy.eof == "clean"
+    assert srv.wait_exit(timeout=10) == 0
+    srv.expect_exit = 0
+
+
 def test_sigint_stops_like_sigterm(server):
     srv = server(workers=2)
     srv.signal(signal.SIGINT)
@@ -191,3 +226,44 @@ def test_kill_everything_then_restart_on_the_same_data(server):
         assert s.get(again.url + "/healthz", timeout=5).json() == {"status": "ok"}
     assert "created a self-signed certificate" not in again.stderr()
     assert "created the admin token" not in again.stderr()
+
+
+def test_worker_that_cannot_open_its_log_exits_2_and_is_not_respawned(server):
+    """A worker whose log turns out corrupt when it starts (here: a respawn finds a segment
+    of its slot holding another writer's record) exits 2 without crashing, and the master
+    retires its slot instead of respawning it over and over; the other worker serves on.
+    The master's own checks at start cannot see this: the damage appears after them."""
+    srv = server(workers=2)
+    srv.expect_worker_deaths = True
+    create_client(srv, {"client_id": "one-record", "scopes": ["read"]})
+    log_dir = os.path.join(str(srv.data_dir), "log")
+    frames = [(name, f) for names in segments(srv.data_dir).values() for name in names
+              for f in segment_frames(os.path.join(log_dir, name))]
+    assert frames, os.listdir(log_dir)
+    name, (off, n) = frames[0]
+    with open(os.path.join(log_dir, name), "rb") as f:
+        frame = f.read()[off:off + 8 + n]
+    # Named far above anything synced, the store leaves it alone; to slot 0's writer it is
+    # its last segment, whose first record must be slot 0's seq 2^32.
+    with open(os.path.join(log_dir, f"w0-{1 << 32:016x}.seg"), "wb") as f:
+        f.write(frame)
+    (line,) = [ln for ln in srv.serving_lines() if "(slot 0," in ln]
+    victim = int(re.search(r"worker/0\[(\d+)\]", line).group(1))
+    (other,) = set(srv.worker_pids()) - {victim}
+    os.kill(victim, signal.SIGKILL)
+
+    srv.wait_log(r"master: worker/0 exited with status 2 \(fatal error, see above\): "
+                 r"not respawning")
+    lines = srv.log_lines()
+    assert any(re.search(r"error worker/0\[\d+\] journal: cannot open the log of slot 0: "
+                         r".*corrupt log", ln) for ln in lines), lines
+    deaths = [ln for ln in lines if re.search(r"worker/\d+ \(pid \d+\) (killed|exited)", ln)]
+    assert deaths == [ln for ln in deaths if f"(pid {victim}) killed by signal 9" in ln], deaths
+    assert srv.wait_workers(1) == [other]
+    assert srv.probe()
+    assert srv.running()
+    # Retired for good: asked to stop, the master has one worker to drain and exits 0.
+    assert srv.stop() == 0, srv.stderr()
+    srv.expect_exit = 0
+    starts = [ln for ln in srv.log_lines() if re.search(r"worker/0\[\d+\] .*serving", ln)]
+    assert len(starts) == 1, starts
