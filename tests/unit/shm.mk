@@ -17,3 +17,10 @@ all-local: tools/bench/shm_bench$(EXEEXT)
 tools_bench_shm_bench_SOURCES = tools/bench/shm_bench.c
 tools_bench_shm_bench_CFLAGS = $(AM_CFLAGS) -O2
 tools_bench_shm_bench_LDADD = libtessera.a
+
+# Scope sets over a canonical base (shm/scope.c).
+UNIT_TESTS += tests/unit/shm/scope_test
+check_PROGRAMS += tests/unit/shm/scope_test
+tests_unit_shm_scope_test_SOURCES = tests/unit/shm/scope_test.c
+tests_unit_shm_scope_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_shm_scope_test_LDADD = $(UNIT_LDADD)
