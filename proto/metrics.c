@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "proto/handlers.h"
+#include "shm/intern.h"
 #include "shm/logstat.h"
 #include "shm/table.h"
 
@@ -57,6 +58,12 @@ void proto_metrics_endpoint(const struct proto_ctx *ctx, const struct proto_requ
     rc |= metrics_line(&res->body, "tessera_tokens_live", "gauge",
                        "Entries in the token table (live and revoked until they expire).",
                        live > 0 ? (uint64_t)live : 0);
+    rc |= metrics_line(&res->body, "tessera_interned_strings", "gauge",
+                       "Interned scope lists and audiences (never freed while the server runs).",
+                       shm_intern_used(ctx->region));
+    rc |= metrics_line(&res->body, "tessera_interned_strings_limit", "gauge",
+                       "The interned strings' budget (tokens.interned_strings).",
+                       ctx->region->intern_budget->limit);
     if (rc)
         proto_response_error(res, 500, "server_error", "out of memory");
 }

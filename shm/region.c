@@ -40,7 +40,7 @@ static void region_layout(struct shm_region_header *h, const struct shm_region_s
     h->header_size = sizeof(*h);
     h->tokens_capacity = sz->tokens;
     h->clients_capacity = sz->clients;
-    h->intern_capacity = sz->intern;
+    h->intern_capacity = shm_intern_capacity(sz->intern);
     h->jti_capacity = sz->jti;
     h->tokens_off = off;
     off += region_align(shm_table_size(sz->tokens, SHM_TOKEN_WORDS));
@@ -49,7 +49,9 @@ static void region_layout(struct shm_region_header *h, const struct shm_region_s
     h->client_index_off = off;
     off += region_align(shm_table_size(sz->clients, SHM_CLIENT_INDEX_WORDS));
     h->intern_off = off;
-    off += region_align(shm_table_size(sz->intern, SHM_INTERN_WORDS));
+    off += region_align(shm_table_size(h->intern_capacity, SHM_INTERN_WORDS));
+    h->intern_budget_off = off;
+    off += region_align(sizeof(struct shm_intern_budget));
     h->jti_off = off;
     off += region_align(shm_table_size(sz->jti, JTI_WORDS));
     h->ratelimit_off = off;
@@ -69,6 +71,7 @@ static void region_bind(struct shm_region *r)
     r->clients = (struct shm_clients *)(base + r->hdr->clients_off);
     r->client_index = (struct shm_table *)(base + r->hdr->client_index_off);
     r->intern = (struct shm_table *)(base + r->hdr->intern_off);
+    r->intern_budget = (struct shm_intern_budget *)(base + r->hdr->intern_budget_off);
     r->jti = (struct shm_table *)(base + r->hdr->jti_off);
     r->ratelimit = (struct shm_ratelimit *)(base + r->hdr->ratelimit_off);
     r->keys = (struct shm_keys *)(base + r->hdr->keys_off);
@@ -128,8 +131,9 @@ int shm_region_create(struct shm_region *r, const struct shm_region_sizes *sz)
     shm_clients_init(r->clients, sz->clients);
     shm_table_init(r->client_index, shm_table_size(sz->clients, SHM_CLIENT_INDEX_WORDS),
                    sz->clients, SHM_CLIENT_INDEX_WORDS);
-    shm_table_init(r->intern, shm_table_size(sz->intern, SHM_INTERN_WORDS), sz->intern,
-                   SHM_INTERN_WORDS);
+    shm_table_init(r->intern, shm_table_size(h.intern_capacity, SHM_INTERN_WORDS),
+                   h.intern_capacity, SHM_INTERN_WORDS);
+    r->intern_budget->limit = sz->intern;
     shm_table_init(r->jti, shm_table_size(sz->jti, JTI_WORDS), sz->jti, JTI_WORDS);
     shm_keys_init(r->keys);
     if (sz->prefault)

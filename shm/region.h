@@ -18,9 +18,10 @@
 struct shm_ratelimit;
 struct shm_keys;
 struct shm_logstat;
+struct shm_intern_budget;
 
 #define SHM_REGION_MAGIC "TESSERA"
-#define SHM_REGION_LAYOUT 4
+#define SHM_REGION_LAYOUT 5
 
 struct shm_region_header {
     char magic[8];
@@ -28,14 +29,14 @@ struct shm_region_header {
     uint32_t header_size;
     uint64_t size;
     uint64_t tokens_off, clients_off, client_index_off, intern_off, jti_off, ratelimit_off,
-        keys_off, logstat_off;
+        keys_off, logstat_off, intern_budget_off;
     uint64_t tokens_capacity, clients_capacity, intern_capacity, jti_capacity;
 };
 
 struct shm_region_sizes {
     uint64_t tokens;  /* tokens.capacity */
     uint64_t clients; /* clients.capacity */
-    uint64_t intern;  /* distinct scope and audience strings */
+    uint64_t intern;  /* the interned strings' budget (the table is larger: intern.h) */
     uint64_t jti;     /* DPoP proofs remembered at once */
     bool prefault;    /* commit the token table's memory at start (tokens.prefault) */
 };
@@ -49,6 +50,7 @@ struct shm_region {
     struct shm_clients *clients;
     struct shm_table *client_index;
     struct shm_table *intern;
+    struct shm_intern_budget *intern_budget;
     struct shm_table *jti;
     struct shm_ratelimit *ratelimit;
     struct shm_keys *keys;

@@ -20,7 +20,7 @@
 /* The interned id of text, or < 0 with l->err set. */
 static int64_t load_intern(struct store_load *l, const char *text)
 {
-    int64_t id = shm_intern_put(l->region, text, strlen(text), l->who);
+    int64_t id = shm_intern_restore(l->region, text, strlen(text), l->who);
 
     if (id < 0)
         snprintf(l->err, sizeof(l->err),
