@@ -19,6 +19,7 @@
 #include "proto/jwt.h"
 #include "proto/secret.h"
 #include "shm/intern.h"
+#include "shm/scope.h"
 
 typedef int (*cj_field_fn)(json_t *v, const char *field, struct proto_client_input *in, char *why);
 
@@ -366,17 +367,22 @@ int proto_client_build(const struct proto_ctx *ctx, const struct proto_client_in
                        struct shm_client *out)
 {
     struct shm_region *r = ctx->region;
+    char base[PROTO_SCOPE_MAX + 1];
+    int n = shm_scope_canon(in->scopes, strlen(in->scopes), base, sizeof(base));
     int64_t scopes = shm_intern_put(r, in->scopes, strlen(in->scopes), ctx->owner);
     int64_t defaults =
         shm_intern_put(r, in->default_scopes, strlen(in->default_scopes), ctx->owner);
     int64_t audiences = shm_intern_put(r, in->audiences, strlen(in->audiences), ctx->owner);
+    /* The same string as scopes (no new one) when the list was given sorted. */
+    int64_t scope_base = n < 0 ? -EINVAL : shm_intern_put(r, base, (size_t)n, ctx->owner);
 
-    if (scopes < 0 || defaults < 0 || audiences < 0)
+    if (scopes < 0 || defaults < 0 || audiences < 0 || scope_base < 0)
         return -ENOSPC;
     memcpy(out->name, in->name, sizeof(out->name));
     out->scopes = (uint32_t)scopes;
     out->default_scopes = (uint32_t)defaults;
     out->audiences = (uint32_t)audiences;
+    out->scope_base = (uint32_t)scope_base;
     out->grant_types = in->grant_types;
     out->flags = in->flags;
     out->token_format = in->token_format;

@@ -12,19 +12,47 @@
 #include "proto/oauth.h"
 #include "proto/resolve.h"
 #include "shm/intern.h"
+#include "shm/scope.h"
+
+/* The scope of a verified JWT as bits over its client's scope base; when the client has
+ * lost a scope since the token was issued, over the token's own (canonical) text, which is
+ * then interned.  0, -ENOENT (a scope that is not one), or -ENOSPC. */
+static int resolve_scope(const struct proto_ctx *ctx, const struct shm_client *client,
+                         const char *scope, struct shm_token *t)
+{
+    char base[PROTO_SCOPE_MAX + 1];
+    int64_t id;
+    int n;
+
+    proto_interned(ctx, client->scope_base, base, sizeof(base));
+    if (shm_scope_bits_of(base, strlen(base), scope, strlen(scope), &t->scope_bits) == 0) {
+        t->scope = client->scope_base;
+        return 0;
+    }
+    n = shm_scope_canon(scope, strlen(scope), base, sizeof(base));
+    if (n < 0)
+        return -ENOENT;
+    id = shm_intern_put(ctx->region, base, (size_t)n, ctx->owner);
+    if (id < 0)
+        return -ENOSPC;
+    t->scope = (uint32_t)id;
+    return shm_scope_bits_of(base, (size_t)n, base, (size_t)n, &t->scope_bits);
+}
 
 /* The table entry of a verified JWT, for the client found as slot/gen. */
 static int resolve_entry(const struct proto_ctx *ctx, const struct proto_jwt_verified *v,
-                         uint64_t slot, uint32_t gen, struct shm_token *t)
+                         const struct shm_client *client, uint64_t slot, uint32_t gen,
+                         struct shm_token *t)
 {
-    int64_t scope = shm_intern_put(ctx->region, v->scope, strlen(v->scope), ctx->owner);
     int64_t aud = shm_intern_put(ctx->region, v->aud, strlen(v->aud), ctx->owner);
+    int rc = resolve_scope(ctx, client, v->scope, t);
 
-    if (scope < 0 || aud < 0)
+    if (rc < 0)
+        return rc;
+    if (aud < 0)
         return -ENOSPC;
     t->client_slot = (uint32_t)slot;
     t->client_gen = gen;
-    t->scope = (uint32_t)scope;
     t->audience = (uint32_t)aud;
     t->iat = v->iat;
     t->exp = v->exp;
@@ -51,7 +79,7 @@ static int resolve_jwt(const struct proto_ctx *ctx, const char *token, size_t le
         return -ENOENT;
     memset(t, 0, sizeof(*t));
     proto_token_hash(token, len, t->hash);
-    rc = resolve_entry(ctx, &v, (uint64_t)slot, gen, t);
+    rc = resolve_entry(ctx, &v, client, (uint64_t)slot, gen, t);
     if (rc < 0)
         return (int)rc;
     shm_token_encode(t, words);

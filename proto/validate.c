@@ -91,7 +91,7 @@ void proto_validate_endpoint(const struct proto_ctx *ctx, const struct proto_req
         validate_refuse(res, 401, "invalid_token", "the token is unknown, expired or revoked");
         return;
     }
-    proto_interned(ctx, t.scope, scope, sizeof(scope));
+    shm_token_scope(ctx->region, &t, scope, sizeof(scope));
     proto_interned(ctx, t.audience, aud, sizeof(aud));
     rc = validate_requirements(ctx, req, scope, aud);
     if (rc == -2) {

@@ -35,6 +35,8 @@ struct shm_client {
     uint32_t default_scopes; /* interned */
     uint32_t audiences;      /* interned, space-delimited allowed audiences */
     uint32_t subject;        /* interned subject (an account's WebID), 0: the client id */
+    uint32_t scope_base;     /* interned: scopes in canonical order (shm/scope.h), the base
+                              * of its tokens' scope bitmaps; derived, never stored */
     uint32_t grant_types;
     uint32_t flags;
     uint32_t access_ttl, max_access_ttl, refresh_ttl;

@@ -1,7 +1,7 @@
 /*
  * The token table over the shared table engine (see token.h).  Entry words:
  *   0-3 hash | 4 client slot, generation | 5 scope, audience | 6 iat | 7 exp
- *   8 kind, flags | 9 parent | 10-13 jkt | 14-15 reserved
+ *   8 kind, flags | 9 parent | 10-13 jkt | 14-15 scope bits
  */
 #include "autoconfig.h"
 
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "shm/client.h"
+#include "shm/intern.h"
 #include "shm/token.h"
 
 _Static_assert(SHM_TOKEN_WORDS * 8 <= 128, "token entries fit 128 bytes");
@@ -24,6 +25,8 @@ void shm_token_encode(const struct shm_token *t, uint64_t *w)
     w[8] = (uint64_t)t->kind << 8 | t->flags;
     w[9] = t->parent;
     memcpy(&w[10], t->jkt, 32);
+    w[14] = t->scope_bits.w[0];
+    w[15] = t->scope_bits.w[1];
 }
 
 void shm_token_decode(const uint64_t *w, struct shm_token *t)
@@ -39,6 +42,8 @@ void shm_token_decode(const uint64_t *w, struct shm_token *t)
     t->flags = (uint8_t)w[8];
     t->parent = w[9];
     memcpy(t->jkt, &w[10], 32);
+    t->scope_bits.w[0] = w[14];
+    t->scope_bits.w[1] = w[15];
     t->revoked = false;
 }
 
@@ -71,6 +76,18 @@ enum shm_token_state shm_token_state(const struct shm_region *r, const struct sh
     if (t->exp <= now)
         return SHM_TOKEN_EXPIRED;
     return SHM_TOKEN_ACTIVE;
+}
+
+int shm_token_scope(const struct shm_region *r, const struct shm_token *t, char *buf, size_t cap)
+{
+    char base[SHM_INTERN_MAX_LEN + 1];
+    int n = shm_intern_get(r, t->scope, base, sizeof(base));
+
+    if (n < 0) {
+        n = 0;
+        base[0] = '\0';
+    }
+    return shm_scope_text(base, (size_t)n, &t->scope_bits, buf, cap);
 }
 
 int shm_token_revoke(struct shm_region *r, const uint8_t hash[32])

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "shm/region.h"
+#include "shm/scope.h"
 
 enum shm_token_kind { SHM_TOKEN_ACCESS = 1, SHM_TOKEN_REFRESH = 2 };
 
@@ -20,14 +21,15 @@ struct shm_token {
     uint8_t hash[32];     /* SHA-256 of the token */
     uint32_t client_slot; /* the client's record slot, and its generation at issue */
     uint32_t client_gen;
-    uint32_t scope;    /* interned granted scope (space-delimited), 0: none */
+    uint32_t scope;    /* interned base of scope_bits: its client's allowed scopes at issue */
     uint32_t audience; /* interned audience, 0: none */
-    int64_t iat, exp;  /* seconds since the epoch */
-    uint8_t kind;      /* enum shm_token_kind */
-    uint8_t flags;     /* SHM_TOKEN_* */
-    uint64_t parent;   /* refresh rotation: first 8 bytes of the parent refresh token's hash */
-    uint8_t jkt[32];   /* DPoP/mTLS key thumbprint when bound */
-    bool revoked;      /* lookups only */
+    struct shm_scope_bits scope_bits; /* the granted scope: tokens of the base */
+    int64_t iat, exp;                 /* seconds since the epoch */
+    uint8_t kind;                     /* enum shm_token_kind */
+    uint8_t flags;                    /* SHM_TOKEN_* */
+    uint64_t parent; /* refresh rotation: first 8 bytes of the parent refresh token's hash */
+    uint8_t jkt[32]; /* DPoP/mTLS key thumbprint when bound */
+    bool revoked;    /* lookups only */
 };
 
 #define SHM_TOKEN_WORDS 16
@@ -42,6 +44,9 @@ int shm_token_lookup(const struct shm_region *r, const uint8_t hash[32], struct 
  * whose generation moved on (deleted, or all its tokens revoked). */
 enum shm_token_state shm_token_state(const struct shm_region *r, const struct shm_token *t,
                                      int64_t now);
+/* The granted scope of t as text (its base's tokens whose bits are set, in the base's
+ * canonical order) into buf; "" when its base is unknown.  Returns the length or -1. */
+int shm_token_scope(const struct shm_region *r, const struct shm_token *t, char *buf, size_t cap);
 /* Revokes one token: 0, or -ENOENT. */
 int shm_token_revoke(struct shm_region *r, const uint8_t hash[32]);
 /* Frees entries expired before `now`; returns how many.  Revoked entries stay until they

@@ -91,6 +91,8 @@ static inline int fx_client(struct fx *f, const char *id, int64_t created)
     int64_t slot;
 
     snprintf(c.id, sizeof(c.id), "%s", id);
+    c.scopes = (uint32_t)shm_intern_put(&f->region, "read write admin", 16, me);
+    c.scope_base = (uint32_t)shm_intern_put(&f->region, "admin read write", 16, me);
     c.token_format = PROTO_FORMAT_JWT;
     c.grant_types = PROTO_GRANT_CLIENT_CREDENTIALS;
     c.access_ttl = 600;

@@ -55,12 +55,35 @@ static void test_unknown_jwt_is_verified_and_recorded(void **state)
     assert_int_equal(t.client_slot, f->client_slot);
     assert_int_equal(t.iat, FX_NOW);
     assert_int_equal(t.exp, FX_NOW + 600);
-    assert_string_equal(proto_interned(&f->ctx, t.scope, scope, sizeof(scope)), "read write");
+    assert_int_equal(shm_token_scope(&f->region, &t, scope, sizeof(scope)), 10);
+    assert_string_equal(scope, "read write");
+    assert_int_equal(t.scope, c.scope_base); /* its client's list: no string of its own */
     assert_string_equal(proto_interned(&f->ctx, t.audience, scope, sizeof(scope)), "api");
     assert_int_equal(shm_token_state(&f->region, &t, f->ctx.now), SHM_TOKEN_ACTIVE);
     /* Recorded: the next lookup is the table's. */
     assert_int_equal(proto_token_find(&f->ctx, jwt.data, jwt.len, &again), 0);
     assert_memory_equal(again.hash, t.hash, 32);
+    proto_buf_free(&jwt);
+}
+
+/* A JWT with a scope its client no longer has keeps it, over its own (canonical) text. */
+static void test_scope_the_client_lost(void **state)
+{
+    struct fx *f = *state;
+    struct proto_jwt_claims cl = fx_claims(f);
+    struct proto_buf jwt = {0};
+    struct shm_token t;
+    struct shm_client c;
+    char scope[64];
+    uint64_t before = shm_intern_used(&f->region);
+
+    cl.scope = "write gone";
+    assert_int_equal(fx_mint(f, PROTO_JWT_ES256, &cl, &jwt), 0);
+    assert_int_equal(proto_token_resolve(&f->ctx, jwt.data, jwt.len, &t, &c), 0);
+    assert_int_not_equal(t.scope, c.scope_base);
+    assert_int_equal(shm_token_scope(&f->region, &t, scope, sizeof(scope)), 10);
+    assert_string_equal(scope, "gone write");
+    assert_int_equal(shm_intern_used(&f->region), before + 1);
     proto_buf_free(&jwt);
 }
 
@@ -144,6 +167,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_table_token, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_jwt_is_verified_and_recorded, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_scope_the_client_lost, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_revocation_reaches_jwts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_recreated_client_does_not_inherit, fx_setup,
                                         fx_teardown),
