@@ -63,6 +63,7 @@ static const struct cfg_key cfg_keys[] = {
     {"tokens", "access_ttl", CFG_UINT, OFF(tokens_access_ttl), 1, 31536000, "3600", NULL},
     {"tokens", "refresh_ttl", CFG_UINT, OFF(tokens_refresh_ttl), 60, 315360000, "2592000", NULL},
     {"tokens", "max_access_ttl", CFG_UINT, OFF(tokens_max_access_ttl), 60, 31536000, "86400", NULL},
+    {"tokens", "jwt_verify_unknown", CFG_BOOL, OFF(tokens_jwt_verify_unknown), 0, 0, "false", NULL},
     {"clients", "capacity", CFG_UINT, OFF(clients_capacity), 10, 10000000, "100000", NULL},
     {"dpop", "replay_capacity", CFG_UINT, OFF(dpop_replay_capacity), 100, 100000000, "100000",
      NULL},

@@ -236,6 +236,7 @@ static int main_proto(struct master *m)
     m->proto.auth_fail_per_client = m->cfg.auth_failures_per_client;
     m->proto.auth_fail_per_address = m->cfg.auth_failures_per_address;
     m->proto.max_access_ttl = m->cfg.tokens_max_access_ttl;
+    m->proto.jwt_verify_unknown = m->cfg.tokens_jwt_verify_unknown;
     m->proto.scopes_supported = m->cfg.scopes_supported;
     if (main_metadata(m) < 0)
         return -1;

@@ -45,6 +45,7 @@ struct proto_config {
     uint32_t auth_fail_per_client; /* failed authentications a minute before 429 */
     uint32_t auth_fail_per_address;
     uint32_t max_access_ttl; /* no JWT outlives it; retired keys stay published as long */
+    bool jwt_verify_unknown; /* a JWT the table does not know: check its signature (else refuse) */
     const char *metadata;    /* the RFC 8414 document, built once; NULL: built per request */
     size_t metadata_len;
 };

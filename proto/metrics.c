@@ -11,6 +11,7 @@
 #include "proto/handlers.h"
 #include "shm/intern.h"
 #include "shm/logstat.h"
+#include "shm/stats.h"
 #include "shm/table.h"
 
 static int metrics_line(struct proto_buf *b, const char *name, const char *type, const char *help,
@@ -64,6 +65,9 @@ void proto_metrics_endpoint(const struct proto_ctx *ctx, const struct proto_requ
     rc |= metrics_line(&res->body, "tessera_interned_strings_limit", "gauge",
                        "The interned strings' budget (tokens.interned_strings).",
                        ctx->region->intern_budget->limit);
+    rc |= metrics_line(&res->body, "tessera_jwt_unknown_refused_total", "counter",
+                       "JWTs the token table did not know, refused without verifying them.",
+                       shm_stats_sum(ctx->region->stats, SHM_STAT_JWT_UNKNOWN));
     if (rc)
         proto_response_error(res, 500, "server_error", "out of memory");
 }

@@ -1,7 +1,8 @@
 /*
- * Token resolution (see resolve.h): the table first, then, for a JWT, its signature.  A
- * verified JWT is inserted with insert-unique, so of two workers that see it at once (or
- * one revoking it) at most one entry exists: a revocation can never hide behind a twin.
+ * Token resolution (see resolve.h): the table first, then, for a JWT and only when
+ * tokens.jwt_verify_unknown is set, its signature.  A verified JWT is inserted with
+ * insert-unique, so of two workers that see it at once (or one revoking it) at most one
+ * entry exists: a revocation can never hide behind a twin.
  */
 #include "autoconfig.h"
 
@@ -13,6 +14,7 @@
 #include "proto/resolve.h"
 #include "shm/intern.h"
 #include "shm/scope.h"
+#include "shm/stats.h"
 
 /* The scope of a verified JWT as bits over its client's scope base; when the client has
  * lost a scope since the token was issued, over the token's own (canonical) text, which is
@@ -100,5 +102,12 @@ int proto_token_resolve(const struct proto_ctx *ctx, const char *token, size_t l
         return shm_client_read(ctx->region, t->client_slot, client, NULL) == 0 ? 0 : -ENOENT;
     if (!proto_jwt_shaped(token, len))
         return -ENOENT;
+    /* Every JWT this server issued is in the table (recovery loads them, revoked ones too),
+     * so one it does not know was not issued here, or has expired: refused without
+     * spending a signature verification on it.  Servers sharing keys verify instead. */
+    if (!ctx->cfg->jwt_verify_unknown) {
+        shm_stats_add(ctx->region->stats, ctx->owner, SHM_STAT_JWT_UNKNOWN);
+        return -ENOENT;
+    }
     return resolve_jwt(ctx, token, len, t, client);
 }

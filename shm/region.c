@@ -21,6 +21,7 @@
 #include "shm/jti.h"
 #include "shm/keys.h"
 #include "shm/logstat.h"
+#include "shm/stats.h"
 #include "shm/token.h"
 
 #define REGION_ALIGN 4096
@@ -60,6 +61,8 @@ static void region_layout(struct shm_region_header *h, const struct shm_region_s
     off += region_align(shm_keys_size());
     h->logstat_off = off;
     off += region_align(sizeof(struct shm_logstat));
+    h->stats_off = off;
+    off += region_align(sizeof(struct shm_stats));
     h->size = off;
 }
 
@@ -76,6 +79,7 @@ static void region_bind(struct shm_region *r)
     r->ratelimit = (struct shm_ratelimit *)(base + r->hdr->ratelimit_off);
     r->keys = (struct shm_keys *)(base + r->hdr->keys_off);
     r->logstat = (struct shm_logstat *)(base + r->hdr->logstat_off);
+    r->stats = (struct shm_stats *)(base + r->hdr->stats_off);
 }
 
 static int region_map(struct shm_region *r, int fd, size_t size)

@@ -2,9 +2,9 @@
  * The shared-memory region: one memfd created by the master before fork and mapped by
  * every worker and the store process.  It holds, at offsets recorded in its header, the
  * token table, the client index and records, the interned strings, the DPoP jti replay
- * cache, the rate-limit counters and the JWT signing keys.  The memfd can be handed to a
- * re-executed binary, which validates the header (magic, layout version, sizes) before
- * using it.
+ * cache, the rate-limit counters, the JWT signing keys and event counters.  The memfd can
+ * be handed to a re-executed binary, which validates the header (magic, layout version,
+ * sizes) before using it.
  */
 #ifndef SHM_REGION_H
 #define SHM_REGION_H
@@ -19,6 +19,7 @@ struct shm_ratelimit;
 struct shm_keys;
 struct shm_logstat;
 struct shm_intern_budget;
+struct shm_stats;
 
 #define SHM_REGION_MAGIC "TESSERA"
 #define SHM_REGION_LAYOUT 5
@@ -29,7 +30,7 @@ struct shm_region_header {
     uint32_t header_size;
     uint64_t size;
     uint64_t tokens_off, clients_off, client_index_off, intern_off, jti_off, ratelimit_off,
-        keys_off, logstat_off, intern_budget_off;
+        keys_off, logstat_off, intern_budget_off, stats_off;
     uint64_t tokens_capacity, clients_capacity, intern_capacity, jti_capacity;
 };
 
@@ -55,6 +56,7 @@ struct shm_region {
     struct shm_ratelimit *ratelimit;
     struct shm_keys *keys;
     struct shm_logstat *logstat;
+    struct shm_stats *stats;
 };
 
 /* Master: creates and formats a region.  0, or a negative errno (the cause is logged). */

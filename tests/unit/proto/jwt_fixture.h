@@ -115,6 +115,7 @@ static inline int fx_setup(void **state)
     f->cfg.issuer = FX_ISSUER;
     f->cfg.max_access_ttl = FX_MAX_TTL;
     f->cfg.default_access_ttl = 600;
+    f->cfg.jwt_verify_unknown = true; /* the resolution tests cover the signature path */
     f->keystore = (struct proto_keystore){&f->store, fx_save, fx_remove};
     f->ctx.cfg = &f->cfg;
     f->ctx.region = &f->region;

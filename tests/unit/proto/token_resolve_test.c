@@ -1,8 +1,10 @@
 /*
  * Unit tests of proto/token_resolve.c: a token the table knows is found there; a JWT it
- * does not know (as after a restart) is verified by signature, recorded once, and from
- * then on obeys revocation, mass revocation of its client and client deletion; a client
- * recreated after the token was issued does not inherit it; a full table is reported.
+ * does not know is refused unverified and counted, or, with tokens.jwt_verify_unknown, is
+ * verified by signature, recorded once (its scope over its client's list, or its own when
+ * the client lost one), and from then on obeys revocation, mass revocation of its client
+ * and client deletion; a client recreated after the token was issued does not inherit it;
+ * a full table is reported.
  */
 #include "autoconfig.h"
 
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include "proto/resolve.h"
+#include "shm/stats.h"
 #include "shm/token.h"
 #include "tests/unit/proto/jwt_fixture.h"
 
@@ -84,6 +87,32 @@ static void test_scope_the_client_lost(void **state)
     assert_int_equal(shm_token_scope(&f->region, &t, scope, sizeof(scope)), 10);
     assert_string_equal(scope, "gone write");
     assert_int_equal(shm_intern_used(&f->region), before + 1);
+    proto_buf_free(&jwt);
+}
+
+/* By default a JWT the table does not know is refused unverified, and counted. */
+static void test_unknown_jwt_refused_by_default(void **state)
+{
+    struct fx *f = *state;
+    struct proto_jwt_claims cl = fx_claims(f);
+    struct proto_buf jwt = {0};
+    struct shm_token t;
+    struct shm_client c;
+
+    f->cfg.jwt_verify_unknown = false;
+    assert_int_equal(fx_mint(f, PROTO_JWT_ES256, &cl, &jwt), 0);
+    assert_int_equal(proto_token_resolve(&f->ctx, jwt.data, jwt.len, &t, &c), -ENOENT);
+    assert_int_equal(proto_token_find(&f->ctx, jwt.data, jwt.len, &t), -ENOENT); /* not recorded */
+    assert_int_equal(shm_stats_sum(f->region.stats, SHM_STAT_JWT_UNKNOWN), 1);
+    /* An opaque token unknown to the table is not counted: it never had a signature. */
+    assert_int_equal(proto_token_resolve(&f->ctx, "opaque", 6, &t, &c), -ENOENT);
+    assert_int_equal(shm_stats_sum(f->region.stats, SHM_STAT_JWT_UNKNOWN), 1);
+    /* Once recorded (here by the signature path), the table answers whatever the setting. */
+    f->cfg.jwt_verify_unknown = true;
+    assert_int_equal(proto_token_resolve(&f->ctx, jwt.data, jwt.len, &t, &c), 0);
+    f->cfg.jwt_verify_unknown = false;
+    assert_int_equal(proto_token_resolve(&f->ctx, jwt.data, jwt.len, &t, &c), 0);
+    assert_int_equal(shm_stats_sum(f->region.stats, SHM_STAT_JWT_UNKNOWN), 1);
     proto_buf_free(&jwt);
 }
 
@@ -168,6 +197,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_jwt_is_verified_and_recorded, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_scope_the_client_lost, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_jwt_refused_by_default, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_revocation_reaches_jwts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_recreated_client_does_not_inherit, fx_setup,
                                         fx_teardown),
