@@ -269,6 +269,17 @@ static int cj_can_introspect(json_t *v, const char *field, struct proto_client_i
     return 0;
 }
 
+static int cj_max_live(json_t *v, const char *field, struct proto_client_input *in, char *why)
+{
+    json_int_t n = json_integer_value(v);
+
+    if (!json_is_integer(v) || n < 1 || n > PROTO_CLIENT_LIVE_MAX)
+        return cj_fail(why, "%s must be a whole number from 1 to %d (or null: the server's)", field,
+                       PROTO_CLIENT_LIVE_MAX);
+    in->max_live_tokens = (uint32_t)n;
+    return 0;
+}
+
 /* Read-only fields of a GET answer: accepted so that it can be PUT back, then ignored. */
 static int cj_read_only(json_t *v, const char *field, struct proto_client_input *in, char *why)
 {
@@ -294,6 +305,7 @@ static const struct cj_field {
     {"max_access_token_ttl", cj_max_ttl},
     {"refresh_token_ttl", cj_refresh_ttl},
     {"can_introspect", cj_can_introspect},
+    {"max_live_tokens", cj_max_live},
     {"created_at", cj_read_only},
     {"updated_at", cj_read_only},
 };
@@ -390,6 +402,7 @@ int proto_client_build(const struct proto_ctx *ctx, const struct proto_client_in
     out->access_ttl = in->access_ttl;
     out->max_access_ttl = in->max_access_ttl;
     out->refresh_ttl = in->refresh_ttl;
+    out->max_live_tokens = in->max_live_tokens;
     return 0;
 }
 
@@ -447,6 +460,10 @@ int proto_client_json(const struct proto_ctx *ctx, const struct shm_client *c, s
     rc |= proto_jsonw_kv_int(b, "refresh_token_ttl",
                              c->refresh_ttl ? c->refresh_ttl : ctx->cfg->default_refresh_ttl);
     rc |= proto_jsonw_kv_bool(b, "can_introspect", (c->flags & PROTO_CLIENT_CAN_INTROSPECT) != 0);
+    /* Its own limit, or null: it follows tokens.max_live_per_client (so a GET PUT back
+     * does not pin today's default on it). */
+    rc |= c->max_live_tokens ? proto_jsonw_kv_int(b, "max_live_tokens", c->max_live_tokens)
+                             : proto_jsonw_kv_raw(b, "max_live_tokens", "null");
     rc |= proto_jsonw_kv_int(b, "created_at", c->created);
     rc |= proto_jsonw_kv_int(b, "updated_at", c->updated);
     return rc ? -1 : 0;

@@ -17,6 +17,7 @@
 #include "proto/jwt.h"
 #include "proto/oauth.h"
 #include "proto/secret.h"
+#include "shm/client_tokens.h"
 #include "shm/intern.h"
 #include "shm/scope.h"
 
@@ -173,6 +174,7 @@ static int token_record(const struct proto_ctx *ctx, const struct grant *g, cons
     t.kind = kind;
     t.flags = flags;
     t.parent = g->family;
+    t.seq = shm_client_tokens_next(ctx->region, g->client.slot);
     rc = shm_token_insert(ctx->region, &t, ctx->owner);
     if (rc == 0 && proto_journal_token_issued(ctx, &t, g->client.rec.id, g->scope, g->aud) < 0)
         rc = -EIO;
@@ -278,6 +280,8 @@ static void grant_client_credentials(const struct proto_ctx *ctx, struct grant *
         token_audience(ctx, g, res) < 0 || token_ttl(ctx, g, res) < 0)
         return;
     g->with_refresh = (g->client.rec.grant_types & PROTO_GRANT_REFRESH_TOKEN) != 0;
+    if (proto_token_limit(ctx, &g->client, g->with_refresh ? 2 : 1, NULL, res) < 0)
+        return;
     token_issue(ctx, g, res);
 }
 
@@ -321,7 +325,7 @@ static int grant_take_refresh(const struct proto_ctx *ctx, struct grant *g, stru
         if (old->kind != SHM_TOKEN_REFRESH || old->client_slot != g->client.slot ||
             shm_token_state(ctx->region, old, ctx->now) != SHM_TOKEN_ACTIVE)
             return -ENOENT;
-        rc = take ? shm_table_revoke(ctx->region->tokens, &e) : 0;
+        rc = take ? proto_token_retire(ctx, &e) : 0;
     } while (rc == -EAGAIN);
     if (rc < 0)
         return -ENOENT;
@@ -351,7 +355,10 @@ static void grant_refresh(const struct proto_ctx *ctx, struct grant *g, struct p
         token_still_allowed(ctx, g, res) < 0 || token_ttl(ctx, g, res) < 0)
         return;
     /* Only a request that will be granted uses the refresh token up: a typo in scope or
-     * validity_period must not end the client's grant. */
+     * validity_period, or a client at its limit, must not end the client's grant.  The
+     * used token makes room for one of the two new ones, and is not evicted for them. */
+    if (proto_token_limit(ctx, &g->client, 1, old.hash, res) < 0)
+        return;
     rc = grant_take_refresh(ctx, g, &old, true);
     if (rc == -EIO) {
         token_fail(res, 503, "temporarily_unavailable", "the change could not be made durable", g);

@@ -69,7 +69,6 @@ static int resolve_jwt(const struct proto_ctx *ctx, const char *token, size_t le
                        struct shm_token *t, struct shm_client *client)
 {
     struct proto_jwt_verified v;
-    uint64_t words[SHM_TOKEN_WORDS];
     uint32_t gen;
     int64_t slot, rc;
 
@@ -84,8 +83,7 @@ static int resolve_jwt(const struct proto_ctx *ctx, const char *token, size_t le
     rc = resolve_entry(ctx, &v, client, (uint64_t)slot, gen, t);
     if (rc < 0)
         return (int)rc;
-    shm_token_encode(t, words);
-    rc = shm_table_insert_unique(ctx->region->tokens, words, ctx->owner);
+    rc = shm_token_insert_unique(ctx->region, t, ctx->owner);
     if (rc == -EEXIST) {
         /* Another worker recorded it first (perhaps revoked): theirs is the truth. */
         if (proto_token_find(ctx, token, len, t) == 0)

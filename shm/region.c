@@ -14,6 +14,7 @@
 
 #define LOG_MODULE "shm"
 #include "shm/client.h"
+#include "shm/client_tokens.h"
 #include "shm/intern.h"
 #include "shm/log.h"
 #include "shm/ratelimit.h"
@@ -45,6 +46,8 @@ static void region_layout(struct shm_region_header *h, const struct shm_region_s
     h->jti_capacity = sz->jti;
     h->tokens_off = off;
     off += region_align(shm_table_size(sz->tokens, SHM_TOKEN_WORDS));
+    h->token_queue_off = off;
+    off += region_align(shm_table_size(sz->tokens, SHM_CLIENT_QUEUE_WORDS));
     h->clients_off = off;
     off += region_align(shm_clients_size(sz->clients));
     h->client_index_off = off;
@@ -71,6 +74,7 @@ static void region_bind(struct shm_region *r)
     char *base = (char *)r->hdr;
 
     r->tokens = (struct shm_table *)(base + r->hdr->tokens_off);
+    r->token_queue = (struct shm_table *)(base + r->hdr->token_queue_off);
     r->clients = (struct shm_clients *)(base + r->hdr->clients_off);
     r->client_index = (struct shm_table *)(base + r->hdr->client_index_off);
     r->intern = (struct shm_table *)(base + r->hdr->intern_off);
@@ -94,8 +98,9 @@ static int region_map(struct shm_region *r, int fd, size_t size)
     return 0;
 }
 
-/* Commits the token table's pages now rather than one page fault per first insert into a
- * page (tokens land at random slots, so a cold table faults on most early inserts). */
+/* Commits the token table's pages (and its queue's, laid out after it) now rather than one
+ * page fault per first insert into a page (tokens land at random slots, so a cold table
+ * faults on most early inserts). */
 static void region_prefault(struct shm_region *r)
 {
     char *p = (char *)r->hdr + r->hdr->tokens_off;
@@ -132,6 +137,8 @@ int shm_region_create(struct shm_region *r, const struct shm_region_sizes *sz)
     region_bind(r);
     shm_table_init(r->tokens, shm_table_size(sz->tokens, SHM_TOKEN_WORDS), sz->tokens,
                    SHM_TOKEN_WORDS);
+    shm_table_init(r->token_queue, shm_table_size(sz->tokens, SHM_CLIENT_QUEUE_WORDS), sz->tokens,
+                   SHM_CLIENT_QUEUE_WORDS);
     shm_clients_init(r->clients, sz->clients);
     shm_table_init(r->client_index, shm_table_size(sz->clients, SHM_CLIENT_INDEX_WORDS),
                    sz->clients, SHM_CLIENT_INDEX_WORDS);
@@ -178,9 +185,10 @@ void shm_region_detach(struct shm_region *r)
 
 uint64_t shm_region_reclaim(struct shm_region *r, struct shm_owner dead)
 {
-    return shm_table_reclaim(r->tokens, dead) + shm_table_reclaim(r->client_index, dead) +
-           shm_table_reclaim(r->intern, dead) + shm_table_reclaim(r->jti, dead) +
-           shm_clients_reclaim(r, dead) + shm_keys_reclaim(r, dead);
+    return shm_table_reclaim(r->tokens, dead) + shm_table_reclaim(r->token_queue, dead) +
+           shm_table_reclaim(r->client_index, dead) + shm_table_reclaim(r->intern, dead) +
+           shm_table_reclaim(r->jti, dead) + shm_clients_reclaim(r, dead) +
+           shm_keys_reclaim(r, dead);
 }
 
 int64_t shm_region_sweep(struct shm_region *r, int64_t now, struct shm_owner who)

@@ -30,7 +30,7 @@ struct shm_region_header {
     uint32_t header_size;
     uint64_t size;
     uint64_t tokens_off, clients_off, client_index_off, intern_off, jti_off, ratelimit_off,
-        keys_off, logstat_off, intern_budget_off, stats_off;
+        keys_off, logstat_off, intern_budget_off, stats_off, token_queue_off;
     uint64_t tokens_capacity, clients_capacity, intern_capacity, jti_capacity;
 };
 
@@ -48,6 +48,7 @@ struct shm_region {
     size_t size;
     struct shm_region_header *hdr;
     struct shm_table *tokens;
+    struct shm_table *token_queue; /* each client's tokens in issue order (client_tokens.h) */
     struct shm_clients *clients;
     struct shm_table *client_index;
     struct shm_table *intern;

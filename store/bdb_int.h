@@ -57,7 +57,8 @@ int store__bdb_failf(struct store_bdb *db, int which, int err, const char *fmt, 
     __attribute__((format(printf, 4, 5)));
 
 /* Value codec (store/bdb_value.c): versioned, little-endian, strings length-prefixed;
- * version 2 appends a session's scope_base, and values of version 1 are still read.
+ * version 2 appends a session's scope_base and seq and a client's max_live_tokens, and
+ * values of version 1 are still read.
  * Encoders return the length written, or 0 when a string is not terminated inside its
  * field or the value does not fit; decoders return 0 or -EINVAL. */
 #define STORE__VALUE_VERSION 2

@@ -47,35 +47,28 @@ static const struct record_field record_header[] = {F(RF_UINT, type), F(RF_UINT,
                                                     F(RF_UINT, seq), F(RF_INT, time_ms)};
 #define RECORD_HEADER_N (1 + sizeof(record_header) / sizeof(record_header[0]))
 
-static const struct record_field client_put[] = {F(RF_STR, CL(id)),
-                                                 F(RF_STR, CL(name)),
-                                                 F(RF_UINT, CL(verifier_kind)),
-                                                 F(RF_UINT, CL(token_format)),
-                                                 FV(CL(verifier), CL(verifier_len)),
-                                                 F(RF_UINT, CL(grant_types)),
-                                                 F(RF_UINT, CL(flags)),
-                                                 F(RF_UINT, CL(access_ttl)),
-                                                 F(RF_UINT, CL(max_access_ttl)),
-                                                 F(RF_UINT, CL(refresh_ttl)),
-                                                 F(RF_UINT, CL(jwt_alg)),
-                                                 F(RF_INT, CL(created)),
-                                                 F(RF_INT, CL(updated)),
-                                                 F(RF_STR, u.client.scopes),
-                                                 F(RF_STR, u.client.default_scopes),
-                                                 F(RF_STR, u.client.audiences),
-                                                 F(RF_STR, u.client.subject),
-                                                 F(RF_UINT, u.client.generation),
-                                                 F(RF_NZ, u.client.version)};
+/* Version 1 ends at version; version 2 adds max_live_tokens. */
+#define CLIENT_PUT_V1                                                                              \
+    F(RF_STR, CL(id)), F(RF_STR, CL(name)), F(RF_UINT, CL(verifier_kind)),                         \
+        F(RF_UINT, CL(token_format)), FV(CL(verifier), CL(verifier_len)),                          \
+        F(RF_UINT, CL(grant_types)), F(RF_UINT, CL(flags)), F(RF_UINT, CL(access_ttl)),            \
+        F(RF_UINT, CL(max_access_ttl)), F(RF_UINT, CL(refresh_ttl)), F(RF_UINT, CL(jwt_alg)),      \
+        F(RF_INT, CL(created)), F(RF_INT, CL(updated)), F(RF_STR, u.client.scopes),                \
+        F(RF_STR, u.client.default_scopes), F(RF_STR, u.client.audiences),                         \
+        F(RF_STR, u.client.subject), F(RF_UINT, u.client.generation), F(RF_NZ, u.client.version)
+static const struct record_field client_put_v1[] = {CLIENT_PUT_V1};
+static const struct record_field client_put[] = {CLIENT_PUT_V1, F(RF_UINT, CL(max_live_tokens))};
 static const struct record_field client_ref[] = {F(RF_STR, u.ref.id), F(RF_UINT, u.ref.generation),
                                                  F(RF_NZ, u.ref.version)};
-/* Version 1 ends at jkt; version 2 adds scope_base. */
+/* Version 1 ends at jkt; version 2 adds scope_base and seq. */
 #define TOKEN_ISSUED_V1                                                                            \
     F(RF_BIN, u.token.hash), F(RF_STR, u.token.client_id), F(RF_UINT, u.token.client_gen),         \
         F(RF_STR, u.token.scope), F(RF_STR, u.token.audience), F(RF_INT, u.token.iat),             \
         F(RF_INT, u.token.exp), F(RF_UINT, u.token.kind), F(RF_UINT, u.token.flags),               \
         F(RF_UINT, u.token.parent), F(RF_BIN, u.token.jkt)
 static const struct record_field token_issued_v1[] = {TOKEN_ISSUED_V1};
-static const struct record_field token_issued[] = {TOKEN_ISSUED_V1, F(RF_STR, u.token.scope_base)};
+static const struct record_field token_issued[] = {TOKEN_ISSUED_V1, F(RF_STR, u.token.scope_base),
+                                                   F(RF_UINT, u.token.seq)};
 static const struct record_field token_revoked[] = {F(RF_BIN, u.token_hash)};
 static const struct record_field key_put[] = {F(RF_STR, u.key.kid), F(RF_UINT, u.key.alg),
                                               F(RF_INT, u.key.created), F(RF_INT, u.key.retired_at),
@@ -112,11 +105,14 @@ static const struct record_schema record_schemas[] = {
 static const struct record_schema *record_schema_of(uint64_t version, uint64_t type)
 {
     static const struct record_schema token_v1 = SCHEMA(token_issued_v1);
+    static const struct record_schema client_v1 = SCHEMA(client_put_v1);
 
     if (type >= RECORD_TYPES || record_schemas[type].n == 0)
         return NULL;
     if (version == 1 && type == STORE_REC_TOKEN_ISSUED)
         return &token_v1;
+    if (version == 1 && type == STORE_REC_CLIENT_PUT)
+        return &client_v1;
     return &record_schemas[type];
 }
 
@@ -468,6 +464,7 @@ void store_token_from_shm(struct store_token *out, const struct shm_token *t)
     out->flags = t->flags;
     out->parent = t->parent;
     memcpy(out->jkt, t->jkt, sizeof(out->jkt));
+    out->seq = t->seq;
 }
 
 void store_token_to_shm(struct shm_token *out, const struct store_token *s)
@@ -480,4 +477,5 @@ void store_token_to_shm(struct shm_token *out, const struct store_token *s)
     out->flags = s->flags;
     out->parent = s->parent;
     memcpy(out->jkt, s->jkt, sizeof(out->jkt));
+    out->seq = s->seq & SHM_TOKEN_SEQ_MAX;
 }

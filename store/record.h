@@ -45,6 +45,7 @@ struct store_token {
     uint8_t kind, flags;
     uint64_t parent;
     uint8_t jkt[32];
+    uint64_t seq; /* its client's issue sequence (shm/client_tokens.h); 0 in version 1 */
 };
 
 struct store_key {
@@ -111,23 +112,24 @@ struct store_record {
  * their field), bytes as bin.  Fields by type, in order:
  *   CLIENT_PUT      id, name, verifier_kind, token_format, verifier (bin, verifier_len),
  *                   grant_types, flags, access_ttl, max_access_ttl, refresh_ttl, jwt_alg,
- *                   created, updated, scopes, default_scopes, audiences, subject, generation
- *                   (the interned ids of struct shm_client are not written: read back as 0)
+ *                   created, updated, scopes, default_scopes, audiences, subject, generation,
+ *                   version, max_live_tokens (the interned ids of struct shm_client are not
+ *                   written: read back as 0)
  *   CLIENT_DELETE, CLIENT_REVOKE   client_id
  *   TOKEN_ISSUED    hash (bin 32), client_id, client_gen, scope, audience, iat, exp, kind,
- *                   flags, parent, jkt (bin 32), scope_base
+ *                   flags, parent, jkt (bin 32), scope_base, seq
  *   TOKEN_REVOKED   token_hash (bin 32)
  *   KEY_PUT         kid, alg, created, retired_at, der (bin, der_len)
  *   KEY_DELETE      kid
  *   ACCOUNT_PUT     email, webid, verifier (bin, verifier_len)
  *   ACCOUNT_DELETE  email
  * A later version may change everything after the version number.  Version 1 is version 2
- * without TOKEN_ISSUED's scope_base; both are read.
+ * without CLIENT_PUT's max_live_tokens and TOKEN_ISSUED's scope_base and seq; both are read.
  */
 
 struct shm_token;
 /* A token entry to its durable form and back: the fields both have (hash, client_gen,
- * times, kind, flags, parent, jkt).  The texts (client id, scope, audience) and the shared
+ * times, kind, flags, parent, jkt, seq).  The texts (client id, scope, audience) and the shared
  * memory's ids and slots are the caller's to fill. */
 void store_token_from_shm(struct store_token *out, const struct shm_token *t);
 void store_token_to_shm(struct shm_token *out, const struct store_token *s);

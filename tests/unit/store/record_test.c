@@ -50,6 +50,7 @@ static void client_max(struct store_client_rec *c)
     BYTES(c->client.verifier);
     c->client.grant_types = c->client.flags = c->client.access_ttl = UINT32_MAX;
     c->client.max_access_ttl = c->client.refresh_ttl = c->client.jwt_alg = UINT32_MAX;
+    c->client.max_live_tokens = UINT32_MAX;
     c->client.created = c->client.updated = INT64_MAX;
     TEXT(c->scopes);
     TEXT(c->default_scopes);
@@ -71,6 +72,7 @@ static void token_max(struct store_token *t)
     t->parent = UINT64_MAX;
     BYTES(t->jkt);
     TEXT(t->scope_base);
+    t->seq = UINT64_MAX;
 }
 
 /* Every field at its largest: full texts and byte fields, integers at their maximum. */
@@ -479,8 +481,9 @@ static size_t payload_v1(const struct store_record *r, uint32_t newer, uint8_t *
     return payload_rewrite(r, 0, &one, newer, out);
 }
 
-/* Records of version 1 are read: a token without its scope base; other types as they
- * were; a version 1 token with version 2's fields is refused. */
+/* Records of version 1 are read: a token without its scope base and sequence, a client
+ * without max_live_tokens, other types as they were; a version 1 record with version 2's
+ * fields is refused. */
 static void test_version_1(void **state)
 {
     static uint8_t buf[STORE_RECORD_MAX];
@@ -488,24 +491,25 @@ static void test_version_1(void **state)
     size_t len;
 
     (void)state;
-    record_max(&r, STORE_REC_TOKEN_ISSUED);
-    len = payload_v1(&r, 1, buf);
-    assert_int_equal(store_record_decode(buf, len, &back), 0);
-    want = r;
-    want.version = 1;
-    memset(want.u.token.scope_base, 0, sizeof(want.u.token.scope_base));
-    assert_memory_equal(&back, &want, sizeof(back));
-    len = payload_v1(&r, 0, buf);
-    assert_int_equal(store_record_decode(buf, len, &back), -EPROTO);
     for (uint8_t t = 1; t <= TYPES; t++) {
-        if (t == STORE_REC_TOKEN_ISSUED)
-            continue;
+        uint32_t newer = t == STORE_REC_TOKEN_ISSUED ? 2 : t == STORE_REC_CLIENT_PUT ? 1 : 0;
+
         record_max(&r, t);
-        len = payload_v1(&r, 0, buf);
+        want = r;
+        want.version = 1;
+        if (t == STORE_REC_TOKEN_ISSUED) {
+            memset(want.u.token.scope_base, 0, sizeof(want.u.token.scope_base));
+            want.u.token.seq = 0;
+        } else if (t == STORE_REC_CLIENT_PUT) {
+            want.u.client.client.max_live_tokens = 0;
+        }
+        len = payload_v1(&r, newer, buf);
         assert_int_equal(store_record_decode(buf, len, &back), 0);
-        assert_int_equal(back.version, 1);
-        back.version = r.version;
-        assert_memory_equal(&back, &r, sizeof(back));
+        assert_memory_equal(&back, &want, sizeof(back));
+        if (newer) {
+            len = payload_v1(&r, 0, buf);
+            assert_int_equal(store_record_decode(buf, len, &back), -EPROTO);
+        }
     }
 }
 
@@ -560,7 +564,7 @@ static uint32_t element_count(uint8_t type)
 static void test_field_counts(void **state)
 {
     static const uint8_t empty[] = {0x90}, map[] = {0x81, 0x01, 0x01}, nil[] = {0xc0};
-    static const uint32_t fields[TYPES + 1] = {0, 19, 3, 3, 12, 1, 5, 1, 3, 1};
+    static const uint32_t fields[TYPES + 1] = {0, 20, 3, 3, 13, 1, 5, 1, 3, 1};
     msgpack_object v = obj_uint(1);
     struct store_record r;
 
