@@ -73,9 +73,10 @@ void proto_metrics_endpoint(const struct proto_ctx *ctx, const struct proto_requ
     rc |= metrics_line(&res->body, "tessera_store_apply_passes", "counter",
                        "Apply passes of the store process since start.",
                        atomic_load_explicit(&ls->store_passes, memory_order_relaxed));
-    rc |= metrics_line(&res->body, "tessera_tokens_live", "gauge",
-                       "Entries in the token table (live and revoked until they expire).",
-                       live > 0 ? (uint64_t)live : 0);
+    rc |=
+        metrics_line(&res->body, "tessera_tokens_live", "gauge",
+                     "Entries in the token table (live, and revoked JWTs kept until they expire).",
+                     live > 0 ? (uint64_t)live : 0);
     rc |= metrics_line(&res->body, "tessera_interned_strings", "gauge",
                        "Interned scope lists and audiences (never freed while the server runs).",
                        shm_intern_used(ctx->region));
