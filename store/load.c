@@ -4,7 +4,9 @@
  * client_gen compares as it did before the restart.  A session that is dead — revoked,
  * its client's generation moved on, or its client gone — is loaded only when it is a JWT
  * or a bare revocation: the table must keep saying "revoked" for those, or a JWT would be
- * accepted again on its signature.  A dead opaque token is simply not loaded.
+ * accepted again on its signature where unknown JWTs are verified.  A dead opaque token is
+ * simply not loaded.  Live tokens come back with their issue sequences, so their clients'
+ * counts and eviction order are what they were.
  */
 #include "autoconfig.h"
 
@@ -86,8 +88,7 @@ static bool load_token(struct store_load *l, const struct store_session *s, stru
         return false;
     memset(t, 0, sizeof(*t));
     store_token_to_shm(t, st);
-    /* No client: a slot no client has, so the entry reads as revoked whatever happens. */
-    t->client_slot = slot < 0 ? UINT32_MAX : (uint32_t)slot;
+    t->client_slot = (uint32_t)slot;
     t->revoked = dead;
     return true;
 }
@@ -151,9 +152,13 @@ static int load_session(const struct store_session *s, void *arg)
         l->skipped++;
         return 0;
     }
-    /* A dead entry only has to say "revoked": it needs no string. */
+    /* A dead entry only has to say "revoked": it needs no string, and no client — it holds
+     * a slot no client has, so it reads as revoked whatever happens and counts against no
+     * client's limit of live tokens (the revocations of the run before freed theirs). */
     if (!t.revoked)
         load_strings(l, s, &c, &t);
+    if (t.revoked)
+        t.client_slot = UINT32_MAX;
     rc = shm_token_insert(l->region, &t, l->who);
     if (rc == 0 && t.revoked)
         rc = shm_token_revoke(l->region, t.hash);

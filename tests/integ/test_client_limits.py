@@ -139,3 +139,33 @@ def test_refuse_until_one_expires(server):
     assert time.monotonic() - t0 < 8 and active(oauth, fresh["access_token"])
     admin.close()
     oauth.close()
+
+
+def test_evicted_jwts_stay_revoked_and_count_for_nothing(server):
+    """An evicted JWT comes back from a restart as a revoked entry, so that even where
+    unknown JWTs are verified its signature never makes it valid again; that entry holds
+    no room of its client's."""
+    srv = server()
+    admin, oauth = Admin(srv), OAuth(srv)
+    c = admin.create(client_id="signed", scopes=["read"], token_format="jwt", max_live_tokens=2,
+                     grant_types=["client_credentials"])
+    mine = [oauth.access(c)["access_token"] for _ in range(4)]
+    assert [active(oauth, t) for t in mine] == [False, False, True, True]
+    admin.close()
+    oauth.close()
+    kill_all(srv)
+    srv = server(data=srv.data_dir)
+    oauth = OAuth(srv)
+    assert [active(oauth, t) for t in mine] == [False, False, True, True]
+    mine.append(oauth.access(c)["access_token"])  # one eviction: the revoked hold nothing
+    assert [active(oauth, t) for t in mine] == [False, False, False, True, True]
+    assert limit_counts(srv) == (1, 0)
+    oauth.close()
+    kill_all(srv)
+    srv = server(data=srv.data_dir, config={"tokens": {"jwt_verify_unknown": "true"}})
+    oauth = OAuth(srv)
+    assert [active(oauth, t) for t in mine] == [False, False, False, True, True]
+    # Here a revoked JWT must keep its entry, so evicting one frees no room: refused.
+    r = oauth.token(c, grant_type="client_credentials")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1, r.text
+    oauth.close()
