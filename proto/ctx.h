@@ -52,7 +52,7 @@ struct proto_config {
     uint32_t auth_fail_per_address;
     uint32_t max_access_ttl; /* no JWT outlives it; retired keys stay published as long */
     bool jwt_verify_unknown; /* a JWT the table does not know: check its signature (else refuse) */
-    uint32_t max_live_per_client;         /* live tokens of a client without its own limit */
+    uint32_t max_live_per_client; /* live tokens of a client without its own limit; 0: none */
     enum proto_limit_policy limit_policy; /* and what happens at the limit */
     const char *metadata; /* the RFC 8414 document, built once; NULL: built per request */
     size_t metadata_len;

@@ -24,7 +24,10 @@
 
 static uint32_t limit_of(const struct proto_ctx *ctx, const struct proto_client *c)
 {
-    return c->rec.max_live_tokens ? c->rec.max_live_tokens : ctx->cfg->max_live_per_client;
+    if (c->rec.max_live_tokens)
+        return c->rec.max_live_tokens;
+    /* 0 only where no master filled the settings (tests, tools): no limit. */
+    return ctx->cfg->max_live_per_client ? ctx->cfg->max_live_per_client : UINT32_MAX;
 }
 
 /* 429 until the oldest live token expires at exp (0: not known, try again soon). */
