@@ -112,3 +112,52 @@ def test_a_token_keeps_the_scope_its_client_lost(server):
     assert r.status_code == 200 and r.json()["scope"] == "read", r.text
     admin.close()
     oauth.close()
+
+
+def jwt_claims(token):
+    import base64
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def test_jwt_scope_claim_is_canonical(server):
+    srv = server()
+    admin, oauth = Admin(srv), OAuth(srv)
+    c = admin.create(client_id="signer", scopes=["write", "read", "admin"], token_format="jwt",
+                     grant_types=["client_credentials"])
+    t = oauth.access(c, scope="write read write")
+    assert t["scope"] == "read write" == jwt_claims(t["access_token"])["scope"]
+    assert oauth.introspect(c, t["access_token"]).json()["scope"] == "read write"
+    r = oauth.validate(t["access_token"])
+    assert r.json()["scope"] == r.headers["Tessera-Scope"] == "read write"
+    admin.close()
+    oauth.close()
+
+
+def test_a_spent_budget_fails_only_the_request_that_needs_a_string(server):
+    """The admin API spends the budget with new scope lists until it is refused (503);
+    every client still gets tokens for any subset of its scopes, in any order, and the
+    server restarts with everything."""
+    srv = server(config=CONFIG)
+    admin, oauth = Admin(srv), OAuth(srv)
+    c = admin.create(client_id="steady", scopes=SCOPES, grant_types=["client_credentials"])
+    created = 0
+    while True:
+        r = admin.call("POST", "/admin/clients", {"scopes": [f"only{created}"]})
+        if r.status_code != 201:
+            break
+        created += 1
+        assert created < BUDGET, "the budget was never spent"
+    assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable", r.text
+    assert interned(srv) == BUDGET
+    tokens = {oauth.access(c, scope=s)["access_token"]: canonical(s)
+              for s in orderings(50, random.Random(7))}
+    # The same list as an existing client's needs no new string.
+    assert admin.call("POST", "/admin/clients", {"scopes": ["only0"]}).status_code == 201
+    kill_all(srv)
+    srv = server(config=CONFIG, data=srv.data_dir)
+    out = pipelined(srv, [validate_request(t) for t in tokens])
+    assert [json.loads(b)["scope"] for _, b in out] == list(tokens.values())
+    assert interned(srv) <= BUDGET
+    admin.close()
+    oauth.close()
