@@ -150,9 +150,10 @@ static enum queue_step queue_step(struct shm_region *r, uint32_t slot, uint32_t 
         if (t.client_slot == slot && t.seq == seq && t.client_gen == gen && !t.revoked) {
             if (t.exp > now)
                 return skip && memcmp(t.hash, skip, 32) == 0 ? STEP_SKIP : STEP_LIVE;
-            /* Expired: freed now rather than at the next sweep, so the count falls. */
-            if (shm_table_remove(r->tokens, e, who) == 0)
-                shm__client_tokens_gone(r, slot, gen);
+            /* Expired: freed now rather than at the next sweep, so the count falls (and
+             * its queue entry goes with it). */
+            if (shm_token_remove_entry(r, e, who) == 0)
+                return STEP_DEAD;
         }
     }
     shm_table_remove(r->token_queue, &q, who);
