@@ -67,6 +67,10 @@ static const struct cfg_key cfg_keys[] = {
     {"tokens", "access_ttl", CFG_UINT, OFF(tokens_access_ttl), 1, 31536000, "3600", NULL},
     {"tokens", "refresh_ttl", CFG_UINT, OFF(tokens_refresh_ttl), 60, 315360000, "2592000", NULL},
     {"tokens", "max_access_ttl", CFG_UINT, OFF(tokens_max_access_ttl), 60, 31536000, "86400", NULL},
+    {"tokens", "jwt_verify_unknown", CFG_BOOL, OFF(tokens_jwt_verify_unknown), 0, 0, "false", NULL},
+    {"tokens", "max_live_per_client", CFG_UINT, OFF(tokens_max_live_per_client), 0, 200000000, "0",
+     NULL},
+    {"tokens", "limit_policy", CFG_STR, OFF(tokens_limit_policy), 0, 0, "evict", NULL},
     {"clients", "capacity", CFG_UINT, OFF(clients_capacity), 10, 10000000, "100000", NULL},
     {"dpop", "replay_capacity", CFG_UINT, OFF(dpop_replay_capacity), 100, 100000000, "100000",
      NULL},
@@ -463,6 +467,9 @@ int master_config_validate(struct master_config *cfg, char *err, size_t errlen)
         strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error"))
         return cfg_fail(err, errlen, "[log] level '%s': must be debug, info, warn or error",
                         cfg->log_level);
+    if (strcmp(cfg->tokens_limit_policy, "evict") && strcmp(cfg->tokens_limit_policy, "refuse"))
+        return cfg_fail(err, errlen, "[tokens] limit_policy '%s': must be evict or refuse",
+                        cfg->tokens_limit_policy);
     if (cfg->tokens_access_ttl > cfg->tokens_max_access_ttl)
         return cfg_fail(err, errlen, "[tokens] access_ttl %u exceeds [tokens] max_access_ttl %u",
                         cfg->tokens_access_ttl, cfg->tokens_max_access_ttl);

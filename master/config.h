@@ -63,6 +63,9 @@ struct master_config {
     uint32_t tokens_access_ttl; /* default for clients created without one */
     uint32_t tokens_refresh_ttl;
     uint32_t tokens_max_access_ttl; /* no JWT lives longer; retired keys stay published as long */
+    bool tokens_jwt_verify_unknown; /* verify JWTs the token table does not know */
+    uint32_t tokens_max_live_per_client; /* 0: a tenth of tokens_capacity */
+    char *tokens_limit_policy;           /* evict or refuse */
     uint32_t clients_capacity;
     uint32_t dpop_replay_capacity;
 

@@ -247,6 +247,7 @@ static int dev_demo_make(struct master *m, struct worker_journal *j, const char 
              format == PROTO_FORMAT_JWT ? "JWT" : "opaque");
     c.scopes = scopes > 0 ? (uint32_t)scopes : 0;
     c.default_scopes = defaults > 0 ? (uint32_t)defaults : 0;
+    c.scope_base = c.scopes; /* "read write" is canonical already */
     c.grant_types = PROTO_GRANT_CLIENT_CREDENTIALS | PROTO_GRANT_REFRESH_TOKEN;
     c.token_format = (uint8_t)format;
     c.jwt_alg = PROTO_JWT_ES256;

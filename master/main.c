@@ -240,6 +240,13 @@ static int main_proto(struct master *m)
     m->proto.auth_fail_per_address = m->cfg.auth_failures_per_address;
     m->proto.auth_fail_per_client = m->cfg.auth_failures_per_client;
     m->proto.max_access_ttl = m->cfg.tokens_max_access_ttl;
+    m->proto.jwt_verify_unknown = m->cfg.tokens_jwt_verify_unknown;
+    /* A tenth by default: no one client can take more than that share of the table. */
+    m->proto.max_live_per_client = m->cfg.tokens_max_live_per_client
+                                       ? m->cfg.tokens_max_live_per_client
+                                       : m->cfg.tokens_capacity / 10;
+    m->proto.limit_policy =
+        strcmp(m->cfg.tokens_limit_policy, "refuse") == 0 ? PROTO_LIMIT_REFUSE : PROTO_LIMIT_EVICT;
     m->proto.scopes_supported = m->cfg.scopes_supported;
     if (main_metadata(m) < 0)
         return -1;

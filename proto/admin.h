@@ -17,11 +17,12 @@
 #include "proto/router.h"
 #include "shm/client.h"
 
-#define PROTO_CLIENT_SECRET_MAX 255    /* bytes of a chosen secret (UTF-8) */
-#define PROTO_CLIENT_TTL_MAX 315360000 /* ten years, in seconds */
-#define PROTO_CLIENT_ID_CHARS 22       /* generated ids: 132 random bits, base64url */
-#define PROTO_CLIENT_WHY_MAX 160       /* room for a validation error's description */
-#define PROTO_CLIENT_CURSOR_MAX 16     /* a list cursor's text, NUL included */
+#define PROTO_CLIENT_SECRET_MAX 255     /* bytes of a chosen secret (UTF-8) */
+#define PROTO_CLIENT_TTL_MAX 315360000  /* ten years, in seconds */
+#define PROTO_CLIENT_LIVE_MAX 200000000 /* max_live_tokens: the largest tokens.capacity */
+#define PROTO_CLIENT_ID_CHARS 22        /* generated ids: 132 random bits, base64url */
+#define PROTO_CLIENT_WHY_MAX 160        /* room for a validation error's description */
+#define PROTO_CLIENT_CURSOR_MAX 16      /* a list cursor's text, NUL included */
 #define PROTO_CLIENT_LIST_DEFAULT 100
 #define PROTO_CLIENT_LIST_MAX 1000
 
@@ -43,6 +44,7 @@ struct proto_client_input {
     uint8_t token_format;                             /* PROTO_FORMAT_* */
     uint32_t jwt_alg;                                 /* enum proto_jwt_alg */
     uint32_t access_ttl, max_access_ttl, refresh_ttl; /* 0: the server's default */
+    uint32_t max_live_tokens;                         /* 0: the server's default */
 };
 
 /* Parses and validates a JSON client body (POST /admin/clients, PUT /admin/clients/{id}).

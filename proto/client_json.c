@@ -19,6 +19,7 @@
 #include "proto/jwt.h"
 #include "proto/secret.h"
 #include "shm/intern.h"
+#include "shm/scope.h"
 
 typedef int (*cj_field_fn)(json_t *v, const char *field, struct proto_client_input *in, char *why);
 
@@ -268,6 +269,17 @@ static int cj_can_introspect(json_t *v, const char *field, struct proto_client_i
     return 0;
 }
 
+static int cj_max_live(json_t *v, const char *field, struct proto_client_input *in, char *why)
+{
+    json_int_t n = json_integer_value(v);
+
+    if (!json_is_integer(v) || n < 1 || n > PROTO_CLIENT_LIVE_MAX)
+        return cj_fail(why, "%s must be a whole number from 1 to %d (or null: the server's)", field,
+                       PROTO_CLIENT_LIVE_MAX);
+    in->max_live_tokens = (uint32_t)n;
+    return 0;
+}
+
 /* Read-only fields of a GET answer: accepted so that it can be PUT back, then ignored. */
 static int cj_read_only(json_t *v, const char *field, struct proto_client_input *in, char *why)
 {
@@ -293,6 +305,7 @@ static const struct cj_field {
     {"max_access_token_ttl", cj_max_ttl},
     {"refresh_token_ttl", cj_refresh_ttl},
     {"can_introspect", cj_can_introspect},
+    {"max_live_tokens", cj_max_live},
     {"created_at", cj_read_only},
     {"updated_at", cj_read_only},
 };
@@ -367,17 +380,22 @@ int proto_client_build(const struct proto_ctx *ctx, const struct proto_client_in
                        struct shm_client *out)
 {
     struct shm_region *r = ctx->region;
+    char base[PROTO_SCOPE_MAX + 1];
+    int n = shm_scope_canon(in->scopes, strlen(in->scopes), base, sizeof(base));
     int64_t scopes = shm_intern_put(r, in->scopes, strlen(in->scopes), ctx->owner);
     int64_t defaults =
         shm_intern_put(r, in->default_scopes, strlen(in->default_scopes), ctx->owner);
     int64_t audiences = shm_intern_put(r, in->audiences, strlen(in->audiences), ctx->owner);
+    /* The same string as scopes (no new one) when the list was given sorted. */
+    int64_t scope_base = n < 0 ? -EINVAL : shm_intern_put(r, base, (size_t)n, ctx->owner);
 
-    if (scopes < 0 || defaults < 0 || audiences < 0)
+    if (scopes < 0 || defaults < 0 || audiences < 0 || scope_base < 0)
         return -ENOSPC;
     memcpy(out->name, in->name, sizeof(out->name));
     out->scopes = (uint32_t)scopes;
     out->default_scopes = (uint32_t)defaults;
     out->audiences = (uint32_t)audiences;
+    out->scope_base = (uint32_t)scope_base;
     out->grant_types = in->grant_types;
     out->flags = in->flags;
     out->token_format = in->token_format;
@@ -385,6 +403,7 @@ int proto_client_build(const struct proto_ctx *ctx, const struct proto_client_in
     out->access_ttl = in->access_ttl;
     out->max_access_ttl = in->max_access_ttl;
     out->refresh_ttl = in->refresh_ttl;
+    out->max_live_tokens = in->max_live_tokens;
     return 0;
 }
 
@@ -442,6 +461,10 @@ int proto_client_json(const struct proto_ctx *ctx, const struct shm_client *c, s
     rc |= proto_jsonw_kv_int(b, "refresh_token_ttl",
                              c->refresh_ttl ? c->refresh_ttl : ctx->cfg->default_refresh_ttl);
     rc |= proto_jsonw_kv_bool(b, "can_introspect", (c->flags & PROTO_CLIENT_CAN_INTROSPECT) != 0);
+    /* Its own limit, or null: it follows tokens.max_live_per_client (so a GET PUT back
+     * does not pin today's default on it). */
+    rc |= c->max_live_tokens ? proto_jsonw_kv_int(b, "max_live_tokens", c->max_live_tokens)
+                             : proto_jsonw_kv_raw(b, "max_live_tokens", "null");
     rc |= proto_jsonw_kv_int(b, "created_at", c->created);
     rc |= proto_jsonw_kv_int(b, "updated_at", c->updated);
     return rc ? -1 : 0;

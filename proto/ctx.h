@@ -34,6 +34,12 @@ struct proto_journal {
     int (*client_deleted)(void *arg, const char *id, uint32_t generation, uint64_t version);
 };
 
+/* What a grant does for a client at its limit of live tokens (tokens.limit_policy). */
+enum proto_limit_policy {
+    PROTO_LIMIT_EVICT,  /* revoke the client's oldest live tokens to make room */
+    PROTO_LIMIT_REFUSE, /* answer 429 with Retry-After until its oldest token expires */
+};
+
 /* Read-only settings, filled by the master before fork. */
 struct proto_config {
     const char *issuer; /* byte for byte the metadata's issuer and JWTs' iss */
@@ -48,7 +54,10 @@ struct proto_config {
     uint32_t auth_fail_per_address;
     uint32_t auth_fail_per_client;
     uint32_t max_access_ttl; /* no JWT outlives it; retired keys stay published as long */
-    const char *metadata;    /* the RFC 8414 document, built once; NULL: built per request */
+    bool jwt_verify_unknown; /* a JWT the table does not know: check its signature (else refuse) */
+    uint32_t max_live_per_client; /* live tokens of a client without its own limit; 0: none */
+    enum proto_limit_policy limit_policy; /* and what happens at the limit */
+    const char *metadata; /* the RFC 8414 document, built once; NULL: built per request */
     size_t metadata_len;
 };
 

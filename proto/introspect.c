@@ -29,7 +29,7 @@ static void introspect_answer(const struct proto_ctx *ctx, const struct shm_toke
     struct proto_buf *b = &res->body;
     const char *subject, *type = (t->flags & SHM_TOKEN_DPOP) ? "DPoP" : "Bearer";
 
-    proto_interned(ctx, t->scope, scope, sizeof(scope));
+    shm_token_scope(ctx->region, t, scope, sizeof(scope));
     proto_interned(ctx, t->audience, aud, sizeof(aud));
     subject = owner->subject ? proto_interned(ctx, owner->subject, sub, sizeof(sub)) : owner->id;
     res->status = 200;

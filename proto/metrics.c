@@ -1,7 +1,8 @@
 /*
- * GET /metrics (API.md §7), Prometheus text format.  This version exports what durability
- * adds — how far the store's application of the log trails the workers' synced records —
- * and the token table's fill from its counters (no scan: scraping must stay cheap).
+ * GET /metrics (API.md §7), Prometheus text format: how far the store's application of the
+ * log trails the workers' synced records, the token table's fill from its counters (no
+ * scan: scraping must stay cheap), the interned strings against their budget, and event
+ * counters (unknown JWTs refused, clients at their limit of live tokens).
  */
 #include "autoconfig.h"
 
@@ -9,8 +10,10 @@
 #include <stdio.h>
 
 #include "proto/handlers.h"
+#include "shm/intern.h"
 #include "shm/logstat.h"
 #include "shm/peers.h"
+#include "shm/stats.h"
 #include "shm/table.h"
 
 static int metrics_line(struct proto_buf *b, const char *name, const char *type, const char *help,
@@ -21,6 +24,22 @@ static int metrics_line(struct proto_buf *b, const char *name, const char *type,
                      name, type, name, value);
 
     return n > 0 && (size_t)n < sizeof(line) ? proto_buf_append(b, line, (size_t)n) : -1;
+}
+
+/* A counter with one sample per action of a client at its limit of live tokens. */
+static int metrics_limits(struct proto_buf *b, const struct shm_stats *st)
+{
+    char text[512];
+    int n =
+        snprintf(text, sizeof(text),
+                 "# HELP tessera_client_limit_total Grants of clients at their limit of live "
+                 "tokens, by what was done: their oldest token revoked, or the request "
+                 "refused.\n# TYPE tessera_client_limit_total counter\n"
+                 "tessera_client_limit_total{action=\"evict\"} %" PRIu64 "\n"
+                 "tessera_client_limit_total{action=\"refuse\"} %" PRIu64 "\n",
+                 shm_stats_sum(st, SHM_STAT_LIMIT_EVICT), shm_stats_sum(st, SHM_STAT_LIMIT_REFUSE));
+
+    return n > 0 && (size_t)n < sizeof(text) ? proto_buf_append(b, text, (size_t)n) : -1;
 }
 
 void proto_metrics_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,
@@ -62,9 +81,20 @@ void proto_metrics_endpoint(const struct proto_ctx *ctx, const struct proto_requ
     rc |= metrics_line(&res->body, "tessera_connections_uncounted_per_address", "counter",
                        "Connections admitted without a per-address count (no room in the table).",
                        atomic_load_explicit(&ctx->region->peers->untracked, memory_order_relaxed));
-    rc |= metrics_line(&res->body, "tessera_tokens_live", "gauge",
-                       "Entries in the token table (live and revoked until they expire).",
-                       live > 0 ? (uint64_t)live : 0);
+    rc |=
+        metrics_line(&res->body, "tessera_tokens_live", "gauge",
+                     "Entries in the token table (live, and revoked JWTs kept until they expire).",
+                     live > 0 ? (uint64_t)live : 0);
+    rc |= metrics_line(&res->body, "tessera_interned_strings", "gauge",
+                       "Interned scope lists and audiences (never freed while the server runs).",
+                       shm_intern_used(ctx->region));
+    rc |= metrics_line(&res->body, "tessera_interned_strings_limit", "gauge",
+                       "The interned strings' budget (tokens.interned_strings).",
+                       ctx->region->intern_budget->limit);
+    rc |= metrics_line(&res->body, "tessera_jwt_unknown_refused_total", "counter",
+                       "JWTs the token table did not know, refused without verifying them.",
+                       shm_stats_sum(ctx->region->stats, SHM_STAT_JWT_UNKNOWN));
+    rc |= metrics_limits(&res->body, ctx->region->stats);
     if (rc)
         proto_response_error(res, 500, "server_error", "out of memory");
 }

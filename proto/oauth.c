@@ -323,6 +323,21 @@ int proto_token_find(const struct proto_ctx *ctx, const char *token, size_t len,
     return shm_token_lookup(ctx->region, h, t);
 }
 
+bool proto_token_kept_revoked(const struct proto_ctx *ctx, const struct shm_token *t)
+{
+    return (t->flags & SHM_TOKEN_JWT) && ctx->cfg->jwt_verify_unknown;
+}
+
+int proto_token_retire(const struct proto_ctx *ctx, const struct shm_entry *e)
+{
+    struct shm_token t;
+
+    shm_token_decode(e->words, &t);
+    if (proto_token_kept_revoked(ctx, &t))
+        return shm_token_revoke_entry(ctx->region, e);
+    return shm_token_remove_entry(ctx->region, e, ctx->owner);
+}
+
 struct grant_revoke {
     const struct proto_ctx *ctx;
     uint64_t family;
@@ -335,8 +350,7 @@ static int grant_visit(const struct shm_entry *e, void *arg)
     struct shm_token tok;
 
     shm_token_decode(e->words, &tok);
-    if (tok.parent == g->family && !e->revoked &&
-        shm_table_revoke(g->ctx->region->tokens, e) == 0 &&
+    if (tok.parent == g->family && !e->revoked && proto_token_retire(g->ctx, e) == 0 &&
         proto_journal_token_revoked(g->ctx, tok.hash) < 0)
         g->rc = -EIO;
     return 0;
@@ -345,8 +359,11 @@ static int grant_visit(const struct shm_entry *e, void *arg)
 int proto_token_revoke_grant(const struct proto_ctx *ctx, const struct shm_token *t)
 {
     struct grant_revoke g = {ctx, t->parent, 0};
+    struct shm_entry e;
 
-    shm_token_revoke(ctx->region, t->hash);
+    while (shm_table_lookup(ctx->region->tokens, t->hash, &e) == 0 &&
+           proto_token_retire(ctx, &e) == -EAGAIN)
+        ;
     if (proto_journal_token_revoked(ctx, t->hash) < 0)
         g.rc = -EIO;
     /* Every token of a refresh grant carries the grant's family in `parent`; revoking the

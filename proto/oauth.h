@@ -67,11 +67,25 @@ int proto_scope_normalize(const char *s, size_t len, char *out, size_t cap);
 /* Interned text of id into buf; "" when 0 or unknown. */
 const char *proto_interned(const struct proto_ctx *ctx, uint32_t id, char *buf, size_t cap);
 
+/* Makes room under the client's limit of live tokens for a grant that adds n of them
+ * (proto/token_limit.c): revokes the client's oldest (durably) under the evict policy, or
+ * refuses.  A live token whose hash is skip (may be NULL) is left alone.  0, or -1 with
+ * the answer (429 with Retry-After, or 503) written to res. */
+int proto_token_limit(const struct proto_ctx *ctx, const struct proto_client *c, unsigned n,
+                      const uint8_t *skip, struct proto_response *res);
+
 /* Hash of a token as the shared table keys it. */
 void proto_token_hash(const char *token, size_t len, uint8_t out[32]);
 /* Finds the entry of a presented token.  0 and *t, or -ENOENT. */
 int proto_token_find(const struct proto_ctx *ctx, const char *token, size_t len,
                      struct shm_token *t);
+/* Whether a revoked t must keep its entry (flagged) until it expires: a JWT, when unknown
+ * JWTs are verified by signature (its entry is what refuses it).  Any other revoked token
+ * may as well be unknown, and its entry is freed. */
+bool proto_token_kept_revoked(const struct proto_ctx *ctx, const struct shm_token *t);
+/* Revokes the token found as e: frees its entry, or flags it when it must be kept.  As
+ * shm_token_revoke_entry: 0 when this call did it, -EAGAIN (look it up again), ... */
+int proto_token_retire(const struct proto_ctx *ctx, const struct shm_entry *e);
 /* Revokes t and, for a refresh token, every token of its grant (same parent family), and
  * logs the revocations.  0, or -EIO when one could not be logged (answer 503). */
 int proto_token_revoke_grant(const struct proto_ctx *ctx, const struct shm_token *t);

@@ -1,9 +1,10 @@
 /*
  * Finding the token a request presents.  The token table knows every token this server
- * issued since it started; a JWT it does not know (issued before a restart: until
- * durability lands, the table lives in shared memory only) is verified by its signature
- * and then recorded, so later lookups are one hash, a revocation has an entry to flag, and
- * revoking all of a client's tokens reaches it too.
+ * issued and that has not expired — recovery loads them all — so a JWT it does not know
+ * is refused without verifying it.  With tokens.jwt_verify_unknown (servers that share
+ * signing keys, later) such a JWT is verified by its signature and then recorded, so later
+ * lookups are one hash, a revocation has an entry to flag, and revoking all of a client's
+ * tokens reaches it too.
  */
 #ifndef PROTO_RESOLVE_H
 #define PROTO_RESOLVE_H
@@ -17,8 +18,9 @@
 /* Resolves a presented token.  Returns 0 with *t (as the table has it; the caller checks
  * shm_token_state) and its client's record; 1 for a valid JWT that could not be recorded
  * (the token table is full: usable, but cannot be revoked now); -ENOSPC for a valid JWT
- * whose scope or audience could not be interned; -ENOENT when the token is unknown,
- * invalid, or its client is gone.  Called by validate, introspect and revoke. */
+ * whose scope or audience could not be interned; -ENOENT when the token is unknown (a JWT
+ * the table does not know too, unless verifying those is configured), invalid, or its
+ * client is gone.  Called by validate, introspect and revoke. */
 int proto_token_resolve(const struct proto_ctx *ctx, const char *token, size_t len,
                         struct shm_token *t, struct shm_client *client);
 

@@ -2,9 +2,11 @@
  * Token revocation: POST /oauth2/revoke (RFC 7009), client-authenticated, which revokes
  * only the caller's own tokens and answers 200 with an empty body whatever the token was;
  * and Aidbox's DELETE /Session, where the bearer of a token revokes it.  Revoking a
- * refresh token ends every token of its grant.  The flag is in shared memory, so every
- * worker refuses the token from the next request on; a JWT the table did not know is
- * verified and recorded first, so its signature alone never makes it valid again.
+ * refresh token ends every token of its grant.  The token's entry is freed (or flagged,
+ * for a JWT while unknown JWTs are verified: its entry is what refuses it) in shared
+ * memory, so every worker refuses the token from the next request on; a JWT the table did
+ * not know is verified and recorded first in that case, so its signature alone never makes
+ * it valid again.
  */
 #include "autoconfig.h"
 

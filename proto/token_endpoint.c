@@ -17,13 +17,16 @@
 #include "proto/jwt.h"
 #include "proto/oauth.h"
 #include "proto/secret.h"
+#include "shm/client_tokens.h"
 #include "shm/intern.h"
+#include "shm/scope.h"
 
 /* What one successful grant issues. */
 struct grant {
     struct proto_client client;
-    char scope[PROTO_SCOPE_MAX + 1];
+    char scope[PROTO_SCOPE_MAX + 1]; /* canonical: the base's tokens, in its order */
     int scope_len;
+    struct shm_scope_bits bits; /* the granted scope over the client's scope base */
     char aud[PROTO_SCOPE_MAX + 1];
     uint32_t ttl;
     uint64_t family; /* refresh grant family, 0: none */
@@ -36,26 +39,36 @@ static void token_fail(struct proto_response *res, int status, const char *error
     proto_oauth_error(res, status, error, why, g ? g->client.method : PROTO_AUTH_NONE);
 }
 
-/* scope: requested (normalised, a subset of `allowed`) or the defaults. */
-static int token_scope(const struct proto_ctx *ctx, struct grant *g, const char *allowed,
-                       const char *fallback, struct proto_response *res)
+/* The scope asked for (normalised, a subset of `limit`), or `fallback` when none was, as
+ * bits over the client's scope base: so any subset in any order is one entry value and one
+ * canonical text, and nothing is interned per request.  A scope outside the base (the
+ * client lost it since a refresh grant began) is refused with `narrowed`. */
+static int token_scope(const struct proto_ctx *ctx, struct grant *g, const char *limit,
+                       const char *fallback, const char *narrowed, struct proto_response *res)
 {
     const struct proto_param *p = proto_params_get(ctx->params, "scope");
+    char want[PROTO_SCOPE_MAX + 1], base[PROTO_SCOPE_MAX + 1];
+    int n = (int)strlen(fallback);
 
-    if (p == NULL) {
-        g->scope_len = (int)strlen(fallback);
-        memcpy(g->scope, fallback, (size_t)g->scope_len + 1);
-        return 0;
-    }
-    g->scope_len = proto_scope_normalize(p->value, p->len, g->scope, sizeof(g->scope));
-    if (g->scope_len < 0) {
+    if (p == NULL)
+        memcpy(want, fallback, (size_t)n + 1);
+    else
+        n = proto_scope_normalize(p->value, p->len, want, sizeof(want));
+    if (n < 0) {
         token_fail(res, 400, "invalid_scope", "the scope is malformed or too long", g);
         return -1;
     }
-    if (!proto_scope_subset(g->scope, (size_t)g->scope_len, allowed, strlen(allowed))) {
+    if (p && !proto_scope_subset(want, (size_t)n, limit, strlen(limit))) {
         token_fail(res, 400, "invalid_scope", "a requested scope is not allowed to this client", g);
         return -1;
     }
+    proto_interned(ctx, g->client.rec.scope_base, base, sizeof(base));
+    if (shm_scope_bits_of(base, strlen(base), want, (size_t)n, &g->bits) < 0) {
+        token_fail(res, 400, "invalid_scope", narrowed, g);
+        return -1;
+    }
+    /* Cannot fail: the text is at most its base, which fits the buffer. */
+    g->scope_len = shm_scope_text(base, strlen(base), &g->bits, g->scope, sizeof(g->scope));
     return 0;
 }
 
@@ -140,28 +153,29 @@ static int token_ttl(const struct proto_ctx *ctx, struct grant *g, struct proto_
     return 0;
 }
 
-/* Records a token in the shared table and the log.  -ENOSPC when the table is full, -EIO
- * when the log cannot take it. */
+/* Records a token in the shared table and the log.  -ENOSPC when the table is full (or
+ * its audience, never used before, cannot be interned), -EIO when the log cannot take it. */
 static int token_record(const struct proto_ctx *ctx, const struct grant *g, const char *token,
                         size_t len, uint8_t kind, uint8_t flags, uint32_t ttl)
 {
     struct shm_token t = {0};
     int rc;
-    int64_t scope = shm_intern_put(ctx->region, g->scope, (size_t)g->scope_len, ctx->owner);
     int64_t aud = shm_intern_put(ctx->region, g->aud, strlen(g->aud), ctx->owner);
 
-    if (scope < 0 || aud < 0)
+    if (aud < 0)
         return -ENOSPC;
     proto_token_hash(token, len, t.hash);
     t.client_slot = (uint32_t)g->client.slot;
     t.client_gen = g->client.gen;
-    t.scope = (uint32_t)scope;
+    t.scope = g->client.rec.scope_base;
+    t.scope_bits = g->bits;
     t.audience = (uint32_t)aud;
     t.iat = ctx->now;
     t.exp = ctx->now + ttl;
     t.kind = kind;
     t.flags = flags;
     t.parent = g->family;
+    t.seq = shm_client_tokens_next(ctx->region, g->client.slot);
     rc = shm_token_insert(ctx->region, &t, ctx->owner);
     if (rc == 0 && proto_journal_token_issued(ctx, &t, g->client.rec.id, g->scope, g->aud) < 0)
         rc = -EIO;
@@ -262,26 +276,24 @@ static void grant_client_credentials(const struct proto_ctx *ctx, struct grant *
 
     proto_interned(ctx, g->client.rec.scopes, allowed, sizeof(allowed));
     proto_interned(ctx, g->client.rec.default_scopes, defaults, sizeof(defaults));
-    if (token_scope(ctx, g, allowed, defaults, res) < 0 || token_audience(ctx, g, res) < 0 ||
-        token_ttl(ctx, g, res) < 0)
+    if (token_scope(ctx, g, allowed, defaults, "the client's default scopes are not allowed to it",
+                    res) < 0 ||
+        token_audience(ctx, g, res) < 0 || token_ttl(ctx, g, res) < 0)
         return;
     g->with_refresh = (g->client.rec.grant_types & PROTO_GRANT_REFRESH_TOKEN) != 0;
+    if (proto_token_limit(ctx, &g->client, g->with_refresh ? 2 : 1, NULL, res) < 0)
+        return;
     token_issue(ctx, g, res);
 }
 
 /* A refresh grant may not outlive a change of the client: what the admin took away from
- * it since (scopes, the audience) is refused, as Hydra does, not silently granted. */
+ * it since (scopes: token_scope; the audience: here) is refused, as Hydra does, not
+ * silently granted. */
 static int token_still_allowed(const struct proto_ctx *ctx, struct grant *g,
                                struct proto_response *res)
 {
     char allowed[PROTO_SCOPE_MAX + 1];
 
-    proto_interned(ctx, g->client.rec.scopes, allowed, sizeof(allowed));
-    if (!proto_scope_subset(g->scope, (size_t)g->scope_len, allowed, strlen(allowed))) {
-        token_fail(res, 400, "invalid_scope",
-                   "the client is no longer allowed a scope of this grant; ask for fewer", g);
-        return -1;
-    }
     /* The issuer is the default audience of a JWT client without audiences: never refused. */
     proto_interned(ctx, g->client.rec.audiences, allowed, sizeof(allowed));
     if (g->aud[0] && strcmp(g->aud, ctx->cfg->issuer) != 0 &&
@@ -314,7 +326,7 @@ static int grant_take_refresh(const struct proto_ctx *ctx, struct grant *g, stru
         if (old->kind != SHM_TOKEN_REFRESH || old->client_slot != g->client.slot ||
             shm_token_state(ctx->region, old, ctx->now) != SHM_TOKEN_ACTIVE)
             return -ENOENT;
-        rc = take ? shm_table_revoke(ctx->region->tokens, &e) : 0;
+        rc = take ? proto_token_retire(ctx, &e) : 0;
     } while (rc == -EAGAIN);
     if (rc < 0)
         return -ENOENT;
@@ -336,13 +348,18 @@ static void grant_refresh(const struct proto_ctx *ctx, struct grant *g, struct p
                    "the refresh token is unknown, expired, revoked or another client's", g);
         return;
     }
-    proto_interned(ctx, old.scope, granted, sizeof(granted));
+    shm_token_scope(ctx->region, &old, granted, sizeof(granted));
     proto_interned(ctx, old.audience, g->aud, sizeof(g->aud));
-    if (token_scope(ctx, g, granted, granted, res) < 0 || token_still_allowed(ctx, g, res) < 0 ||
-        token_ttl(ctx, g, res) < 0)
+    if (token_scope(ctx, g, granted, granted,
+                    "the client is no longer allowed a scope of this grant; ask for fewer",
+                    res) < 0 ||
+        token_still_allowed(ctx, g, res) < 0 || token_ttl(ctx, g, res) < 0)
         return;
     /* Only a request that will be granted uses the refresh token up: a typo in scope or
-     * validity_period must not end the client's grant. */
+     * validity_period, or a client at its limit, must not end the client's grant.  The
+     * used token makes room for one of the two new ones, and is not evicted for them. */
+    if (proto_token_limit(ctx, &g->client, 1, old.hash, res) < 0)
+        return;
     rc = grant_take_refresh(ctx, g, &old, true);
     if (rc == -EIO) {
         token_fail(res, 503, "temporarily_unavailable", "the change could not be made durable", g);

@@ -2,7 +2,8 @@
  * GET /oauth2/validate: the gateways' fast path.  The holder of a token asks whether it
  * is active and, optionally, carries given scopes (`scope=a%20b`, all required) and an
  * audience.  One SHA-256, one table lookup, one client read; no caller authentication
- * (a JWT issued before a restart costs one signature verification, once).
+ * (a JWT the table does not know is refused without verifying it, unless
+ * tokens.jwt_verify_unknown).
  * Answers 200 with Tessera-Client-Id, Tessera-Scope and Tessera-Subject headers for
  * auth_request to copy upstream, or 401/403 with RFC 6750 WWW-Authenticate.
  */
@@ -91,7 +92,7 @@ void proto_validate_endpoint(const struct proto_ctx *ctx, const struct proto_req
         validate_refuse(res, 401, "invalid_token", "the token is unknown, expired or revoked");
         return;
     }
-    proto_interned(ctx, t.scope, scope, sizeof(scope));
+    shm_token_scope(ctx->region, &t, scope, sizeof(scope));
     proto_interned(ctx, t.audience, aud, sizeof(aud));
     rc = validate_requirements(ctx, req, scope, aud);
     if (rc == -2) {

@@ -35,10 +35,13 @@ struct shm_client {
     uint32_t default_scopes; /* interned */
     uint32_t audiences;      /* interned, space-delimited allowed audiences */
     uint32_t subject;        /* interned subject (an account's WebID), 0: the client id */
+    uint32_t scope_base;     /* interned: scopes in canonical order (shm/scope.h), the base
+                              * of its tokens' scope bitmaps; derived, never stored */
     uint32_t grant_types;
     uint32_t flags;
     uint32_t access_ttl, max_access_ttl, refresh_ttl;
-    uint32_t jwt_alg; /* signing algorithm of JWT access tokens (proto/jwt.h) */
+    uint32_t jwt_alg;         /* signing algorithm of JWT access tokens (proto/jwt.h) */
+    uint32_t max_live_tokens; /* live tokens it may hold; 0: tokens.max_live_per_client */
     int64_t created, updated;
 };
 
@@ -48,12 +51,22 @@ struct shm_client {
  * commit only for slots in use, so the third copy costs memory only per live client. */
 #define SHM_CLIENT_COPIES 3
 
+/* The slot's live tokens (shm/client_tokens.h): its own cache line, written on every
+ * issue, apart from the header's, read on every validation. */
+struct shm_client_tokens {
+    _Atomic uint64_t live;   /* generation (32) · live tokens of that generation (32) */
+    _Atomic uint64_t issued; /* the last issue sequence handed out (from 1) */
+    _Atomic uint64_t head;   /* the oldest sequence that may still be live; 0: none yet */
+    uint64_t pad[5];
+};
+
 struct shm_client_slot {
     _Atomic uint64_t state;                  /* free/live, writer lock and owner, sequence */
     _Atomic uint64_t generation;             /* tokens carry the value current at issue */
     _Atomic uint64_t current;                /* which copy is published */
     _Atomic uint64_t seq[SHM_CLIENT_COPIES]; /* per-copy sequence: odd while being written */
     uint64_t pad[2];                         /* the header is one cache line */
+    struct shm_client_tokens tokens;
     _Atomic uint64_t copy[SHM_CLIENT_COPIES][SHM_CLIENT_WORDS];
 };
 

@@ -14,6 +14,7 @@
 
 #define LOG_MODULE "shm"
 #include "shm/client.h"
+#include "shm/client_tokens.h"
 #include "shm/intern.h"
 #include "shm/log.h"
 #include "shm/ratelimit.h"
@@ -22,6 +23,7 @@
 #include "shm/keys.h"
 #include "shm/logstat.h"
 #include "shm/peers.h"
+#include "shm/stats.h"
 #include "shm/token.h"
 
 #define REGION_ALIGN 4096
@@ -46,16 +48,20 @@ static void region_layout(struct shm_region_header *h, const struct shm_region_s
     h->header_size = sizeof(*h);
     h->tokens_capacity = sz->tokens;
     h->clients_capacity = sz->clients;
-    h->intern_capacity = sz->intern;
+    h->intern_capacity = shm_intern_capacity(sz->intern);
     h->jti_capacity = sz->jti;
     h->tokens_off = off;
     off += region_align(shm_table_size(sz->tokens, SHM_TOKEN_WORDS));
+    h->token_queue_off = off;
+    off += region_align(shm_table_size(sz->tokens, SHM_CLIENT_QUEUE_WORDS));
     h->clients_off = off;
     off += region_align(shm_clients_size(sz->clients));
     h->client_index_off = off;
     off += region_align(shm_table_size(sz->clients, SHM_CLIENT_INDEX_WORDS));
     h->intern_off = off;
-    off += region_align(shm_table_size(sz->intern, SHM_INTERN_WORDS));
+    off += region_align(shm_table_size(h->intern_capacity, SHM_INTERN_WORDS));
+    h->intern_budget_off = off;
+    off += region_align(sizeof(struct shm_intern_budget));
     h->jti_off = off;
     off += region_align(shm_table_size(sz->jti, JTI_WORDS));
     h->ratelimit_off = off;
@@ -66,6 +72,8 @@ static void region_layout(struct shm_region_header *h, const struct shm_region_s
     off += region_align(sizeof(struct shm_logstat));
     h->peers_off = off;
     off += region_align(shm_peers_size(region_peer_buckets(sz), sz->peer_slots, sz->peer_records));
+    h->stats_off = off;
+    off += region_align(sizeof(struct shm_stats));
     h->size = off;
 }
 
@@ -74,14 +82,17 @@ static void region_bind(struct shm_region *r)
     char *base = (char *)r->hdr;
 
     r->tokens = (struct shm_table *)(base + r->hdr->tokens_off);
+    r->token_queue = (struct shm_table *)(base + r->hdr->token_queue_off);
     r->clients = (struct shm_clients *)(base + r->hdr->clients_off);
     r->client_index = (struct shm_table *)(base + r->hdr->client_index_off);
     r->intern = (struct shm_table *)(base + r->hdr->intern_off);
+    r->intern_budget = (struct shm_intern_budget *)(base + r->hdr->intern_budget_off);
     r->jti = (struct shm_table *)(base + r->hdr->jti_off);
     r->ratelimit = (struct shm_ratelimit *)(base + r->hdr->ratelimit_off);
     r->keys = (struct shm_keys *)(base + r->hdr->keys_off);
     r->logstat = (struct shm_logstat *)(base + r->hdr->logstat_off);
     r->peers = (struct shm_peers *)(base + r->hdr->peers_off);
+    r->stats = (struct shm_stats *)(base + r->hdr->stats_off);
 }
 
 static int region_map(struct shm_region *r, int fd, size_t size)
@@ -96,8 +107,9 @@ static int region_map(struct shm_region *r, int fd, size_t size)
     return 0;
 }
 
-/* Commits the token table's pages now rather than one page fault per first insert into a
- * page (tokens land at random slots, so a cold table faults on most early inserts). */
+/* Commits the token table's pages (and its queue's, laid out after it) now rather than one
+ * page fault per first insert into a page (tokens land at random slots, so a cold table
+ * faults on most early inserts). */
 static void region_prefault(struct shm_region *r)
 {
     char *p = (char *)r->hdr + r->hdr->tokens_off;
@@ -134,11 +146,14 @@ int shm_region_create(struct shm_region *r, const struct shm_region_sizes *sz)
     region_bind(r);
     shm_table_init(r->tokens, shm_table_size(sz->tokens, SHM_TOKEN_WORDS), sz->tokens,
                    SHM_TOKEN_WORDS);
+    shm_table_init(r->token_queue, shm_table_size(sz->tokens, SHM_CLIENT_QUEUE_WORDS), sz->tokens,
+                   SHM_CLIENT_QUEUE_WORDS);
     shm_clients_init(r->clients, sz->clients);
     shm_table_init(r->client_index, shm_table_size(sz->clients, SHM_CLIENT_INDEX_WORDS),
                    sz->clients, SHM_CLIENT_INDEX_WORDS);
-    shm_table_init(r->intern, shm_table_size(sz->intern, SHM_INTERN_WORDS), sz->intern,
-                   SHM_INTERN_WORDS);
+    shm_table_init(r->intern, shm_table_size(h.intern_capacity, SHM_INTERN_WORDS),
+                   h.intern_capacity, SHM_INTERN_WORDS);
+    r->intern_budget->limit = sz->intern;
     shm_table_init(r->jti, shm_table_size(sz->jti, JTI_WORDS), sz->jti, JTI_WORDS);
     shm_keys_init(r->keys);
     rc = shm_peers_init(r->peers, region_peer_buckets(sz), sz->peer_slots, sz->peer_records);
@@ -185,9 +200,10 @@ void shm_region_detach(struct shm_region *r)
 
 uint64_t shm_region_reclaim(struct shm_region *r, struct shm_owner dead)
 {
-    return shm_table_reclaim(r->tokens, dead) + shm_table_reclaim(r->client_index, dead) +
-           shm_table_reclaim(r->intern, dead) + shm_table_reclaim(r->jti, dead) +
-           shm_clients_reclaim(r, dead) + shm_keys_reclaim(r, dead);
+    return shm_table_reclaim(r->tokens, dead) + shm_table_reclaim(r->token_queue, dead) +
+           shm_table_reclaim(r->client_index, dead) + shm_table_reclaim(r->intern, dead) +
+           shm_table_reclaim(r->jti, dead) + shm_clients_reclaim(r, dead) +
+           shm_keys_reclaim(r, dead);
 }
 
 int64_t shm_region_sweep(struct shm_region *r, int64_t now, struct shm_owner who)

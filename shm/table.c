@@ -386,11 +386,11 @@ static void table_shrink(struct shm_table *t)
     }
 }
 
-int64_t shm_table_iterate(struct shm_table *t, shm_table_visit_fn fn, void *arg,
-                          struct shm_owner who)
+int64_t shm_table_sweep(struct shm_table *t, shm_table_visit_fn fn, void *arg,
+                        shm_table_freed_fn freed, void *freed_arg, struct shm_owner who)
 {
     uint64_t n = shm_table_capacity(t);
-    int64_t freed = 0;
+    int64_t count = 0;
     struct shm_entry e;
 
     for (uint64_t slot = 0; slot < n; slot++) {
@@ -402,12 +402,21 @@ int64_t shm_table_iterate(struct shm_table *t, shm_table_visit_fn fn, void *arg,
         rc = fn(&e, arg);
         if (rc < 0)
             break;
-        if (rc == 1 && table_free(t, slot, e.meta, who) == 0)
-            freed++;
+        if (rc == 1 && table_free(t, slot, e.meta, who) == 0) {
+            count++;
+            if (freed)
+                freed(&e, freed_arg);
+        }
     }
-    if (freed)
+    if (count)
         table_shrink(t);
-    return freed;
+    return count;
+}
+
+int64_t shm_table_iterate(struct shm_table *t, shm_table_visit_fn fn, void *arg,
+                          struct shm_owner who)
+{
+    return shm_table_sweep(t, fn, arg, NULL, NULL, who);
 }
 
 uint64_t shm_table_reclaim(struct shm_table *t, struct shm_owner dead)

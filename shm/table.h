@@ -102,6 +102,11 @@ int shm_table_remove(struct shm_table *t, const struct shm_entry *e, struct shm_
 typedef int (*shm_table_visit_fn)(const struct shm_entry *e, void *arg);
 int64_t shm_table_iterate(struct shm_table *t, shm_table_visit_fn fn, void *arg,
                           struct shm_owner who);
+/* As shm_table_iterate, and calls freed(copy, freed_arg) for each entry it freed (the copy
+ * is exactly what was freed: the free is a CAS from its state word). */
+typedef void (*shm_table_freed_fn)(const struct shm_entry *e, void *arg);
+int64_t shm_table_sweep(struct shm_table *t, shm_table_visit_fn fn, void *arg,
+                        shm_table_freed_fn freed, void *freed_arg, struct shm_owner who);
 /* Frees the slots `dead` claimed and never published.  The master calls it after reaping
  * that process.  Returns how many. */
 uint64_t shm_table_reclaim(struct shm_table *t, struct shm_owner dead);

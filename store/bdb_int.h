@@ -56,10 +56,12 @@ int store__bdb_fail(struct store_bdb *db, int which, const char *op, int ret);
 int store__bdb_failf(struct store_bdb *db, int which, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Value codec (store/bdb_value.c): versioned, little-endian, strings length-prefixed.
+/* Value codec (store/bdb_value.c): versioned, little-endian, strings length-prefixed;
+ * version 2 appends a session's scope_base and seq and a client's max_live_tokens, and
+ * values of version 1 are still read.
  * Encoders return the length written, or 0 when a string is not terminated inside its
  * field or the value does not fit; decoders return 0 or -EINVAL. */
-#define STORE__VALUE_VERSION 1
+#define STORE__VALUE_VERSION 2
 #define STORE__VALUE_MAX 4096
 
 size_t store__session_encode(const struct store_session *s, uint8_t *out, size_t cap);

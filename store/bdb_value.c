@@ -10,6 +10,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "store/bdb_int.h"
@@ -112,9 +113,16 @@ static uint16_t get_blob(struct rbuf *r, uint8_t *dst, size_t max)
     return r->bad ? 0 : (uint16_t)n;
 }
 
+/* Versions this code reads: 1, and 2, which appends fields to sessions (scope_base, seq)
+ * and clients (max_live_tokens). */
+static bool value_version_known(uint8_t version)
+{
+    return version >= 1 && version <= STORE__VALUE_VERSION;
+}
+
 static int rbuf_end(const struct rbuf *r, uint8_t version)
 {
-    return !r->bad && r->off == r->len && version == STORE__VALUE_VERSION ? 0 : -EINVAL;
+    return !r->bad && r->off == r->len && value_version_known(version) ? 0 : -EINVAL;
 }
 
 size_t store__session_encode(const struct store_session *s, uint8_t *out, size_t cap)
@@ -140,6 +148,8 @@ size_t store__session_encode(const struct store_session *s, uint8_t *out, size_t
     put_blob(&w, t->jkt, bound ? sizeof(t->jkt) : 0, sizeof(t->jkt));
     put_str(&w, t->scope, sizeof(t->scope));
     put_str(&w, t->audience, sizeof(t->audience));
+    put_str(&w, t->scope_base, sizeof(t->scope_base));
+    put_uint(&w, t->seq, 8);
     return w.bad ? 0 : w.len;
 }
 
@@ -167,6 +177,10 @@ int store__session_decode(const uint8_t *p, size_t len, struct store_session *s)
     get_blob(&r, t->jkt, sizeof(t->jkt));
     get_str(&r, t->scope, sizeof(t->scope));
     get_str(&r, t->audience, sizeof(t->audience));
+    if (version >= 2) {
+        get_str(&r, t->scope_base, sizeof(t->scope_base));
+        t->seq = get_uint(&r, 8);
+    }
     return rbuf_end(&r, version);
 }
 
@@ -174,7 +188,7 @@ int store__session_client_key(const uint8_t *p, size_t len, const uint8_t **key,
 {
     size_t at = 1 + 8;
 
-    if (len < at + 1 || p[0] != STORE__VALUE_VERSION || len < at + 1 + p[at])
+    if (len < at + 1 || !value_version_known(p[0]) || len < at + 1 + p[at])
         return -EINVAL;
     if (p[at] == 0)
         return DB_DONOTINDEX;
@@ -187,7 +201,7 @@ int store__session_exp(const uint8_t *p, size_t len, int64_t *exp)
 {
     struct rbuf r = {p, len, 1, 0};
 
-    if (len < 1 || p[0] != STORE__VALUE_VERSION)
+    if (len < 1 || !value_version_known(p[0]))
         return -EINVAL;
     *exp = (int64_t)get_uint(&r, 8);
     return r.bad ? -EINVAL : 0;
@@ -247,6 +261,7 @@ size_t store__client_encode(const struct store__client_value *v, uint8_t *out, s
     put_str(&w, c->default_scopes, sizeof(c->default_scopes));
     put_str(&w, c->audiences, sizeof(c->audiences));
     put_str(&w, c->subject, sizeof(c->subject));
+    put_uint(&w, c->client.max_live_tokens, 4);
     return w.bad ? 0 : w.len;
 }
 
@@ -268,6 +283,8 @@ int store__client_decode(const uint8_t *p, size_t len, struct store__client_valu
     get_str(&r, c->default_scopes, sizeof(c->default_scopes));
     get_str(&r, c->audiences, sizeof(c->audiences));
     get_str(&r, c->subject, sizeof(c->subject));
+    if (version >= 2)
+        c->client.max_live_tokens = (uint32_t)get_uint(&r, 4);
     return deleted > 1 ? -EINVAL : rbuf_end(&r, version);
 }
 

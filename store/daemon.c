@@ -201,6 +201,10 @@ static int daemon_recover(struct daemon *d)
     log_info("recovered in %" PRIu64 " ms: %" PRIu64 " records replayed, %" PRIu64
              " clients and %" PRIu64 " live tokens loaded (%" PRIu64 " revoked kept)",
              daemon_now_ms() - t0, st.applied, l.clients, l.sessions, l.dead);
+    if (l.unscoped)
+        log_warn("%" PRIu64 " live tokens were loaded revoked: their scopes or audiences did "
+                 "not fit the interned string table (raise tokens.interned_strings)",
+                 l.unscoped);
     return 0;
 }
 

@@ -18,6 +18,8 @@ struct store_load {
     uint64_t sessions; /* live tokens loaded */
     uint64_t dead;     /* revoked or dead JWTs and revocations loaded as revoked entries */
     uint64_t skipped;  /* dead opaque tokens: unknown is as good as revoked for them */
+    uint64_t unscoped; /* live tokens loaded revoked: their scope or audience did not fit
+                        * the interned table (its size was lowered since they were issued) */
     char err[256];     /* why a callback stopped recovery */
 };
 

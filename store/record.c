@@ -47,32 +47,28 @@ static const struct record_field record_header[] = {F(RF_UINT, type), F(RF_UINT,
                                                     F(RF_UINT, seq), F(RF_INT, time_ms)};
 #define RECORD_HEADER_N (1 + sizeof(record_header) / sizeof(record_header[0]))
 
-static const struct record_field client_put[] = {F(RF_STR, CL(id)),
-                                                 F(RF_STR, CL(name)),
-                                                 F(RF_UINT, CL(verifier_kind)),
-                                                 F(RF_UINT, CL(token_format)),
-                                                 FV(CL(verifier), CL(verifier_len)),
-                                                 F(RF_UINT, CL(grant_types)),
-                                                 F(RF_UINT, CL(flags)),
-                                                 F(RF_UINT, CL(access_ttl)),
-                                                 F(RF_UINT, CL(max_access_ttl)),
-                                                 F(RF_UINT, CL(refresh_ttl)),
-                                                 F(RF_UINT, CL(jwt_alg)),
-                                                 F(RF_INT, CL(created)),
-                                                 F(RF_INT, CL(updated)),
-                                                 F(RF_STR, u.client.scopes),
-                                                 F(RF_STR, u.client.default_scopes),
-                                                 F(RF_STR, u.client.audiences),
-                                                 F(RF_STR, u.client.subject),
-                                                 F(RF_UINT, u.client.generation),
-                                                 F(RF_NZ, u.client.version)};
+/* Version 1 ends at version; version 2 adds max_live_tokens. */
+#define CLIENT_PUT_V1                                                                              \
+    F(RF_STR, CL(id)), F(RF_STR, CL(name)), F(RF_UINT, CL(verifier_kind)),                         \
+        F(RF_UINT, CL(token_format)), FV(CL(verifier), CL(verifier_len)),                          \
+        F(RF_UINT, CL(grant_types)), F(RF_UINT, CL(flags)), F(RF_UINT, CL(access_ttl)),            \
+        F(RF_UINT, CL(max_access_ttl)), F(RF_UINT, CL(refresh_ttl)), F(RF_UINT, CL(jwt_alg)),      \
+        F(RF_INT, CL(created)), F(RF_INT, CL(updated)), F(RF_STR, u.client.scopes),                \
+        F(RF_STR, u.client.default_scopes), F(RF_STR, u.client.audiences),                         \
+        F(RF_STR, u.client.subject), F(RF_UINT, u.client.generation), F(RF_NZ, u.client.version)
+static const struct record_field client_put_v1[] = {CLIENT_PUT_V1};
+static const struct record_field client_put[] = {CLIENT_PUT_V1, F(RF_UINT, CL(max_live_tokens))};
 static const struct record_field client_ref[] = {F(RF_STR, u.ref.id), F(RF_UINT, u.ref.generation),
                                                  F(RF_NZ, u.ref.version)};
-static const struct record_field token_issued[] = {
-    F(RF_BIN, u.token.hash),    F(RF_STR, u.token.client_id), F(RF_UINT, u.token.client_gen),
-    F(RF_STR, u.token.scope),   F(RF_STR, u.token.audience),  F(RF_INT, u.token.iat),
-    F(RF_INT, u.token.exp),     F(RF_UINT, u.token.kind),     F(RF_UINT, u.token.flags),
-    F(RF_UINT, u.token.parent), F(RF_BIN, u.token.jkt)};
+/* Version 1 ends at jkt; version 2 adds scope_base and seq. */
+#define TOKEN_ISSUED_V1                                                                            \
+    F(RF_BIN, u.token.hash), F(RF_STR, u.token.client_id), F(RF_UINT, u.token.client_gen),         \
+        F(RF_STR, u.token.scope), F(RF_STR, u.token.audience), F(RF_INT, u.token.iat),             \
+        F(RF_INT, u.token.exp), F(RF_UINT, u.token.kind), F(RF_UINT, u.token.flags),               \
+        F(RF_UINT, u.token.parent), F(RF_BIN, u.token.jkt)
+static const struct record_field token_issued_v1[] = {TOKEN_ISSUED_V1};
+static const struct record_field token_issued[] = {TOKEN_ISSUED_V1, F(RF_STR, u.token.scope_base),
+                                                   F(RF_UINT, u.token.seq)};
 static const struct record_field token_revoked[] = {F(RF_BIN, u.token_hash)};
 static const struct record_field key_put[] = {F(RF_STR, u.key.kid), F(RF_UINT, u.key.alg),
                                               F(RF_INT, u.key.created), F(RF_INT, u.key.retired_at),
@@ -104,9 +100,20 @@ static const struct record_schema record_schemas[] = {
 };
 #define RECORD_TYPES (sizeof(record_schemas) / sizeof(record_schemas[0]))
 
-static const struct record_schema *record_schema_of(uint64_t type)
+/* The schema of a type as records of `version` write it: the current one, but for what
+ * version 1 wrote differently. */
+static const struct record_schema *record_schema_of(uint64_t version, uint64_t type)
 {
-    return type < RECORD_TYPES && record_schemas[type].n > 0 ? &record_schemas[type] : NULL;
+    static const struct record_schema token_v1 = SCHEMA(token_issued_v1);
+    static const struct record_schema client_v1 = SCHEMA(client_put_v1);
+
+    if (type >= RECORD_TYPES || record_schemas[type].n == 0)
+        return NULL;
+    if (version == 1 && type == STORE_REC_TOKEN_ISSUED)
+        return &token_v1;
+    if (version == 1 && type == STORE_REC_CLIENT_PUT)
+        return &client_v1;
+    return &record_schemas[type];
 }
 
 static uint64_t record_uint_get(const uint8_t *p, size_t size)
@@ -221,7 +228,7 @@ static uint32_t record_le32_get(const uint8_t *p)
 int store_record_encode(const struct store_record *r, msgpack_sbuffer *out)
 {
     static const uint8_t zero[STORE_FRAME_HEADER];
-    const struct record_schema *s = record_schema_of(r->type);
+    const struct record_schema *s = record_schema_of(STORE_RECORD_VERSION, r->type);
     size_t start = out->size, len;
     msgpack_packer pk;
     uint8_t *frame;
@@ -403,7 +410,7 @@ static int record_from_object(const msgpack_object *o, struct store_record *r)
     rc = record_fields_unpack(v + 1, r, record_header, RECORD_HEADER_N - 1);
     if (rc < 0)
         return rc;
-    s = record_schema_of(r->type);
+    s = record_schema_of(r->version, r->type);
     if (s == NULL || r->seq == 0 || o->via.array.size != RECORD_HEADER_N + s->n)
         return -EPROTO;
     return record_fields_unpack(v + RECORD_HEADER_N, r, s->f, s->n);
@@ -457,6 +464,7 @@ void store_token_from_shm(struct store_token *out, const struct shm_token *t)
     out->flags = t->flags;
     out->parent = t->parent;
     memcpy(out->jkt, t->jkt, sizeof(out->jkt));
+    out->seq = t->seq;
 }
 
 void store_token_to_shm(struct shm_token *out, const struct store_token *s)
@@ -469,4 +477,5 @@ void store_token_to_shm(struct shm_token *out, const struct store_token *s)
     out->flags = s->flags;
     out->parent = s->parent;
     memcpy(out->jkt, s->jkt, sizeof(out->jkt));
+    out->seq = s->seq & SHM_TOKEN_SEQ_MAX;
 }

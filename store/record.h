@@ -14,7 +14,7 @@
 
 #include "shm/client.h"
 
-#define STORE_RECORD_VERSION 1
+#define STORE_RECORD_VERSION 2
 /* Frame: u32 little-endian payload length, u32 little-endian CRC32C of the payload. */
 #define STORE_FRAME_HEADER 8
 #define STORE_RECORD_MAX 8192 /* payload bytes; a larger frame is corrupt */
@@ -37,10 +37,15 @@ struct store_token {
     uint32_t client_gen;
     char scope[288]; /* text, not an interned id: ids do not survive a restart */
     char audience[288];
+    /* The client's allowed scopes at issue, canonical: the base the entry's scope bitmap
+     * indexes, so recovery can rebuild the entry as it was after the client's list
+     * changed; "" in records of version 1. */
+    char scope_base[288];
     int64_t iat, exp;
     uint8_t kind, flags;
     uint64_t parent;
     uint8_t jkt[32];
+    uint64_t seq; /* its client's issue sequence (shm/client_tokens.h); 0 in version 1 */
 };
 
 struct store_key {
@@ -102,27 +107,29 @@ struct store_record {
  *   u32 n                payload bytes, 1..STORE_RECORD_MAX
  *   u32 crc              CRC32C of the payload (store/crc.h)
  *   u8  payload[n]       one msgpack array, nothing after it
- * Payload, version 1: [version, type, writer, seq, time_ms, fields of the type...]; integers
+ * Payload, version 2: [version, type, writer, seq, time_ms, fields of the type...]; integers
  * as msgpack ints (any width that holds the value), texts as str (no NUL, shorter than
  * their field), bytes as bin.  Fields by type, in order:
  *   CLIENT_PUT      id, name, verifier_kind, token_format, verifier (bin, verifier_len),
  *                   grant_types, flags, access_ttl, max_access_ttl, refresh_ttl, jwt_alg,
- *                   created, updated, scopes, default_scopes, audiences, subject, generation
- *                   (the interned ids of struct shm_client are not written: read back as 0)
+ *                   created, updated, scopes, default_scopes, audiences, subject, generation,
+ *                   version, max_live_tokens (the interned ids of struct shm_client are not
+ *                   written: read back as 0)
  *   CLIENT_DELETE, CLIENT_REVOKE   client_id
  *   TOKEN_ISSUED    hash (bin 32), client_id, client_gen, scope, audience, iat, exp, kind,
- *                   flags, parent, jkt (bin 32)
+ *                   flags, parent, jkt (bin 32), scope_base, seq
  *   TOKEN_REVOKED   token_hash (bin 32)
  *   KEY_PUT         kid, alg, created, retired_at, der (bin, der_len)
  *   KEY_DELETE      kid
  *   ACCOUNT_PUT     email, webid, verifier (bin, verifier_len)
  *   ACCOUNT_DELETE  email
- * A later version may change everything after the version number.
+ * A later version may change everything after the version number.  Version 1 is version 2
+ * without CLIENT_PUT's max_live_tokens and TOKEN_ISSUED's scope_base and seq; both are read.
  */
 
 struct shm_token;
 /* A token entry to its durable form and back: the fields both have (hash, client_gen,
- * times, kind, flags, parent, jkt).  The texts (client id, scope, audience) and the shared
+ * times, kind, flags, parent, jkt, seq).  The texts (client id, scope, audience) and the shared
  * memory's ids and slots are the caller's to fill. */
 void store_token_from_shm(struct store_token *out, const struct shm_token *t);
 void store_token_to_shm(struct shm_token *out, const struct store_token *s);

@@ -58,6 +58,13 @@ static int journal_text(char *dst, size_t cap, const char *src)
     return 0;
 }
 
+/* The text of interned id into dst (cap bytes); "" for 0. */
+static int journal_interned(const struct worker_journal *j, uint32_t id, char *dst, size_t cap)
+{
+    dst[0] = '\0';
+    return id == 0 || shm_intern_get(j->region, id, dst, cap) >= 0 ? 0 : -EINVAL;
+}
+
 static int journal_token_issued(void *arg, const struct shm_token *t, const char *client_id,
                                 const char *scope, const char *audience)
 {
@@ -67,7 +74,8 @@ static int journal_token_issued(void *arg, const struct shm_token *t, const char
 
     if (journal_text(s->client_id, sizeof(s->client_id), client_id) < 0 ||
         journal_text(s->scope, sizeof(s->scope), scope) < 0 ||
-        journal_text(s->audience, sizeof(s->audience), audience) < 0)
+        journal_text(s->audience, sizeof(s->audience), audience) < 0 ||
+        journal_interned(j, t->scope, s->scope_base, sizeof(s->scope_base)) < 0)
         return -EINVAL;
     store_token_from_shm(s, t);
     return journal_add(j);
@@ -80,13 +88,6 @@ static int journal_token_revoked(void *arg, const uint8_t hash[32])
 
     memcpy(r->u.token_hash, hash, sizeof(r->u.token_hash));
     return journal_add(j);
-}
-
-/* The text of interned id into dst (cap bytes); "" for 0. */
-static int journal_interned(const struct worker_journal *j, uint32_t id, char *dst, size_t cap)
-{
-    dst[0] = '\0';
-    return id == 0 || shm_intern_get(j->region, id, dst, cap) >= 0 ? 0 : -EINVAL;
 }
 
 static int journal_client_put(void *arg, const struct shm_client *c, uint32_t generation,
@@ -105,6 +106,7 @@ static int journal_client_put(void *arg, const struct shm_client *c, uint32_t ge
         return -EINVAL;
     }
     s->client.scopes = s->client.default_scopes = s->client.audiences = s->client.subject = 0;
+    s->client.scope_base = 0;
     s->generation = generation;
     s->version = version;
     return journal_add(j);

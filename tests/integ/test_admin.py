@@ -7,7 +7,7 @@ from admin_api import BASE64URL, basic, path_id
 
 FIELDS = {"client_id", "name", "scopes", "default_scopes", "audiences", "grant_types",
           "token_format", "jwt_alg", "access_token_ttl", "max_access_token_ttl",
-          "refresh_token_ttl", "can_introspect", "created_at", "updated_at"}
+          "refresh_token_ttl", "can_introspect", "max_live_tokens", "created_at", "updated_at"}
 
 
 def assert_admin_error(r, status, error, *words):
@@ -62,7 +62,7 @@ def test_create_defaults(api):
     assert c["token_format"] == "opaque" and c["jwt_alg"] == "ES256"
     assert c["access_token_ttl"] == 3600 and c["max_access_token_ttl"] == 3600
     assert isinstance(c["refresh_token_ttl"], int) and c["refresh_token_ttl"] > 0
-    assert c["can_introspect"] is False
+    assert c["can_introspect"] is False and c["max_live_tokens"] is None
     assert c["created_at"] == c["updated_at"] and abs(c["created_at"] - _now()) < 60
 
 
@@ -79,7 +79,7 @@ def test_create_every_field_then_get(api):
             "audiences": ["https://api.example", "urn:x"],
             "grant_types": ["refresh_token", "client_credentials"], "token_format": "jwt",
             "jwt_alg": "EdDSA", "access_token_ttl": 60, "max_access_token_ttl": 600,
-            "refresh_token_ttl": 7200, "can_introspect": True}
+            "refresh_token_ttl": 7200, "can_introspect": True, "max_live_tokens": 50}
     c = admin.create(**body)
     assert c["client_secret"] == "chosen-secret"
     want = dict(body, scopes=["read", "write", "admin"],

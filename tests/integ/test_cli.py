@@ -136,8 +136,9 @@ def test_bad_config_file_exits_2(tmp_path, text, message):
         ("tls", "min_version", "1.1", "[tls] min_version '1.1': must be 1.2 or 1.3"),
         ("log", "level", "loud", "[log] level 'loud': must be debug, info, warn or error"),
         ("server", "listen", "localhost", "listen 'localhost': expected HOST:PORT"),
+        ("tokens", "limit_policy", "drop", "[tokens] limit_policy 'drop': must be evict or refuse"),
     ],
-    ids=["min-version", "log-level", "listen"],
+    ids=["min-version", "log-level", "listen", "limit-policy"],
 )
 def test_bad_config_values_exit_2(tmp_path, section, key, value, message):
     path = write(tmp_path, f"[{section}]\n{key} = {value}\n")

@@ -4,7 +4,9 @@ Integration tests of JWT access tokens (RFC 9068), the signing keys and discover
 against the published JWK (no Python crypto library needed), validation, introspection and
 revocation of JWTs, key rotation (old tokens keep validating, both keys are published),
 restarts with the same data directory (keys and kids survive, and a JWT issued before the
-restart still validates by its signature), and the files under DATA_DIR/keys.
+restart still validates: recovery brings it back into the token table), a validly signed JWT
+the table does not know (refused unverified unless tokens.jwt_verify_unknown), and the files
+under DATA_DIR/keys.
 
 The --dev server has a JWT client, "demo-jwt" (ES256); EdDSA and RS256 clients are made
 through the admin API when the server has it.
@@ -13,6 +15,7 @@ import base64
 import json
 import pathlib
 import re
+import shutil
 import stat
 import subprocess
 import tempfile
@@ -380,14 +383,14 @@ def test_restart_keeps_keys_and_jwts(server):
     second = server(data=first.data_dir, config=config)
     api = Api(second)
     assert set(api.jwks()) == kids  # same keys, same kids
-    # The token table starts empty: the JWT validates by its signature, then is recorded.
+    # Recovery brought the JWT back into the token table.
     for _ in range(2):
         r = api.validate(token)
         assert r.status_code == 200, r.text
         assert r.json()["scope"] == "write"
     assert api.introspect(token)["active"] is True
     assert jwt_parts(api.token()["access_token"])[0]["kid"] in kids
-    # Revoking such a JWT makes the signature path refuse it too.
+    # Revoking such a JWT survives the next restart too (below).
     assert api.revoke(revoked).status_code == 200
     assert api.validate(revoked).status_code == 401
     assert api.introspect(revoked) == {"active": False}
@@ -402,6 +405,44 @@ def test_restart_keeps_keys_and_jwts(server):
     assert jwt_parts(api.token()["access_token"])[0]["kid"] == active
     assert set(api.jwks()) == kids | {active}
     assert api.validate(token).status_code == 200
+    assert api.validate(revoked).status_code == 401
+
+
+def jwt_unknown_refused(api):
+    r = api.get("/metrics")
+    assert r.status_code == 200, r.text
+    return int(re.search(r"^tessera_jwt_unknown_refused_total (\d+)$", r.text, re.M)[1])
+
+
+def test_a_signed_jwt_the_table_does_not_know(server):
+    """Every JWT this server issued is in its token table, so a JWT the table does not
+    know — here one issued before the log and database were wiped, with the signing keys
+    kept — is refused without verifying it, and counted; tokens.jwt_verify_unknown (for
+    servers sharing keys) verifies it instead."""
+    config = {"server": {"issuer": "https://tessera.test"}}
+    first = server(config=config)
+    token = Api(first).token(scope="write")["access_token"]
+    assert first.stop() == 0
+    first.expect_exit = 0
+    shutil.rmtree(first.data_dir / "log")
+    shutil.rmtree(first.data_dir / "db")
+
+    second = server(data=first.data_dir, config=config)
+    api = Api(second)
+    for _ in range(2):
+        r = api.validate(token)
+        assert r.status_code == 401, r.text
+        assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert api.introspect(token) == {"active": False}
+    assert jwt_unknown_refused(api) == 3
+    assert second.stop() == 0
+    second.expect_exit = 0
+
+    third = server(data=first.data_dir, config={**config, "tokens": {"jwt_verify_unknown": "true"}})
+    api = Api(third)
+    r = api.validate(token)
+    assert r.status_code == 200 and r.json()["scope"] == "write", r.text
+    assert jwt_unknown_refused(api) == 0
 
 
 def test_configured_lifetimes_and_scopes(server, tmp_path):

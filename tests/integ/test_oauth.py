@@ -181,7 +181,8 @@ def test_scopes(api):
     for scope in ("delete", "read delete", 'read"', "read\\x", "caf\u00e9"):
         assert_oauth_error(oauth.token(c, grant_type="client_credentials", scope=scope), 400,
                            "invalid_scope")
-    assert oauth.access(c, scope="write  read read")["scope"] == "write read"
+    # Canonical (RFC 6749 §3.3: order is not significant): sorted, each scope once.
+    assert oauth.access(c, scope="write  read read")["scope"] == "read write"
     assert oauth.access(c)["scope"] == "read"  # the defaults
     assert oauth.access(c, scope="")["scope"] == ""
 

@@ -39,3 +39,17 @@ check_PROGRAMS += tests/unit/shm/ratelimit_test
 tests_unit_shm_ratelimit_test_SOURCES = tests/unit/shm/ratelimit_test.c
 tests_unit_shm_ratelimit_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_shm_ratelimit_test_LDADD = $(UNIT_LDADD)
+
+# Scope sets over a canonical base (shm/scope.c).
+UNIT_TESTS += tests/unit/shm/scope_test
+check_PROGRAMS += tests/unit/shm/scope_test
+tests_unit_shm_scope_test_SOURCES = tests/unit/shm/scope_test.c
+tests_unit_shm_scope_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_shm_scope_test_LDADD = $(UNIT_LDADD)
+
+# Each client's live tokens: count and issue-order queue (shm/client_tokens.c).
+UNIT_TESTS += tests/unit/shm/client_tokens_test
+check_PROGRAMS += tests/unit/shm/client_tokens_test
+tests_unit_shm_client_tokens_test_SOURCES = tests/unit/shm/client_tokens_test.c
+tests_unit_shm_client_tokens_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_shm_client_tokens_test_LDADD = $(UNIT_LDADD)

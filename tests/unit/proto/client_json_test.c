@@ -216,6 +216,9 @@ static const struct rejection rejections[] = {
     {"{\"refresh_token_ttl\":true}", "refresh_token_ttl must be a whole number"},
     {"{\"can_introspect\":\"yes\"}", "can_introspect must be true or false"},
     {"{\"created_at\":\"now\"}", "created_at must be a number"},
+    {"{\"max_live_tokens\":0}", "max_live_tokens must be a whole number from 1 to 200000000"},
+    {"{\"max_live_tokens\":200000001}", "max_live_tokens must be a whole number"},
+    {"{\"max_live_tokens\":\"5\"}", "max_live_tokens must be a whole number"},
 };
 
 static void test_parse_rejections(void **state)
@@ -323,7 +326,17 @@ static void test_build_and_json(void **state)
     assert_true(json_is_true(json_object_get(j, "can_introspect")));
     assert_int_equal(json_integer_value(json_object_get(j, "created_at")), 100);
     assert_int_equal(json_integer_value(json_object_get(j, "updated_at")), 200);
-    assert_int_equal(json_object_size(j), 14); /* nothing else: no secret, no verifier */
+    assert_true(json_is_null(json_object_get(j, "max_live_tokens"))); /* the server's */
+    assert_int_equal(json_object_size(j), 15); /* nothing else: no secret, no verifier */
+    json_decref(j);
+    /* Its own limit; the scope base is the allowed list sorted (the same string if it was). */
+    assert_int_equal(parse("{\"scopes\":[\"write\",\"read\"],\"max_live_tokens\":5}", &in, why), 0);
+    assert_int_equal(proto_client_build(&f->ctx, &in, &c), 0);
+    assert_int_equal(c.max_live_tokens, 5);
+    assert_string_equal(proto_interned(&f->ctx, c.scope_base, why, sizeof(why)), "read write");
+    j = client_to_json(f, &c);
+    assert_int_equal(json_integer_value(json_object_get(j, "max_live_tokens")), 5);
+    assert_list(j, "scopes", (const char *const[]){"write", "read"}, 2);
     json_decref(j);
 }
 

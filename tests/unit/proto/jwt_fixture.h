@@ -91,6 +91,8 @@ static inline int fx_client(struct fx *f, const char *id, int64_t created)
     int64_t slot;
 
     snprintf(c.id, sizeof(c.id), "%s", id);
+    c.scopes = (uint32_t)shm_intern_put(&f->region, "read write admin", 16, me);
+    c.scope_base = (uint32_t)shm_intern_put(&f->region, "admin read write", 16, me);
     c.token_format = PROTO_FORMAT_JWT;
     c.grant_types = PROTO_GRANT_CLIENT_CREDENTIALS;
     c.access_ttl = 600;
@@ -113,6 +115,7 @@ static inline int fx_setup(void **state)
     f->cfg.issuer = FX_ISSUER;
     f->cfg.max_access_ttl = FX_MAX_TTL;
     f->cfg.default_access_ttl = 600;
+    f->cfg.jwt_verify_unknown = true; /* the resolution tests cover the signature path */
     f->keystore = (struct proto_keystore){&f->store, fx_save, fx_remove};
     f->ctx.cfg = &f->cfg;
     f->ctx.region = &f->region;

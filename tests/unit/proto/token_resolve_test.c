@@ -1,8 +1,10 @@
 /*
  * Unit tests of proto/token_resolve.c: a token the table knows is found there; a JWT it
- * does not know (as after a restart) is verified by signature, recorded once, and from
- * then on obeys revocation, mass revocation of its client and client deletion; a client
- * recreated after the token was issued does not inherit it; a full table is reported.
+ * does not know is refused unverified and counted, or, with tokens.jwt_verify_unknown, is
+ * verified by signature, recorded once (its scope over its client's list, or its own when
+ * the client lost one), and from then on obeys revocation, mass revocation of its client
+ * and client deletion; a client recreated after the token was issued does not inherit it;
+ * a full table is reported.
  */
 #include "autoconfig.h"
 
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include "proto/resolve.h"
+#include "shm/stats.h"
 #include "shm/token.h"
 #include "tests/unit/proto/jwt_fixture.h"
 
@@ -55,12 +58,61 @@ static void test_unknown_jwt_is_verified_and_recorded(void **state)
     assert_int_equal(t.client_slot, f->client_slot);
     assert_int_equal(t.iat, FX_NOW);
     assert_int_equal(t.exp, FX_NOW + 600);
-    assert_string_equal(proto_interned(&f->ctx, t.scope, scope, sizeof(scope)), "read write");
+    assert_int_equal(shm_token_scope(&f->region, &t, scope, sizeof(scope)), 10);
+    assert_string_equal(scope, "read write");
+    assert_int_equal(t.scope, c.scope_base); /* its client's list: no string of its own */
     assert_string_equal(proto_interned(&f->ctx, t.audience, scope, sizeof(scope)), "api");
     assert_int_equal(shm_token_state(&f->region, &t, f->ctx.now), SHM_TOKEN_ACTIVE);
     /* Recorded: the next lookup is the table's. */
     assert_int_equal(proto_token_find(&f->ctx, jwt.data, jwt.len, &again), 0);
     assert_memory_equal(again.hash, t.hash, 32);
+    proto_buf_free(&jwt);
+}
+
+/* A JWT with a scope its client no longer has keeps it, over its own (canonical) text. */
+static void test_scope_the_client_lost(void **state)
+{
+    struct fx *f = *state;
+    struct proto_jwt_claims cl = fx_claims(f);
+    struct proto_buf jwt = {0};
+    struct shm_token t;
+    struct shm_client c;
+    char scope[64];
+    uint64_t before = shm_intern_used(&f->region);
+
+    cl.scope = "write gone";
+    assert_int_equal(fx_mint(f, PROTO_JWT_ES256, &cl, &jwt), 0);
+    assert_int_equal(proto_token_resolve(&f->ctx, jwt.data, jwt.len, &t, &c), 0);
+    assert_int_not_equal(t.scope, c.scope_base);
+    assert_int_equal(shm_token_scope(&f->region, &t, scope, sizeof(scope)), 10);
+    assert_string_equal(scope, "gone write");
+    assert_int_equal(shm_intern_used(&f->region), before + 1);
+    proto_buf_free(&jwt);
+}
+
+/* By default a JWT the table does not know is refused unverified, and counted. */
+static void test_unknown_jwt_refused_by_default(void **state)
+{
+    struct fx *f = *state;
+    struct proto_jwt_claims cl = fx_claims(f);
+    struct proto_buf jwt = {0};
+    struct shm_token t;
+    struct shm_client c;
+
+    f->cfg.jwt_verify_unknown = false;
+    assert_int_equal(fx_mint(f, PROTO_JWT_ES256, &cl, &jwt), 0);
+    assert_int_equal(proto_token_resolve(&f->ctx, jwt.data, jwt.len, &t, &c), -ENOENT);
+    assert_int_equal(proto_token_find(&f->ctx, jwt.data, jwt.len, &t), -ENOENT); /* not recorded */
+    assert_int_equal(shm_stats_sum(f->region.stats, SHM_STAT_JWT_UNKNOWN), 1);
+    /* An opaque token unknown to the table is not counted: it never had a signature. */
+    assert_int_equal(proto_token_resolve(&f->ctx, "opaque", 6, &t, &c), -ENOENT);
+    assert_int_equal(shm_stats_sum(f->region.stats, SHM_STAT_JWT_UNKNOWN), 1);
+    /* Once recorded (here by the signature path), the table answers whatever the setting. */
+    f->cfg.jwt_verify_unknown = true;
+    assert_int_equal(proto_token_resolve(&f->ctx, jwt.data, jwt.len, &t, &c), 0);
+    f->cfg.jwt_verify_unknown = false;
+    assert_int_equal(proto_token_resolve(&f->ctx, jwt.data, jwt.len, &t, &c), 0);
+    assert_int_equal(shm_stats_sum(f->region.stats, SHM_STAT_JWT_UNKNOWN), 1);
     proto_buf_free(&jwt);
 }
 
@@ -144,6 +196,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_table_token, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_jwt_is_verified_and_recorded, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_scope_the_client_lost, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_jwt_refused_by_default, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_revocation_reaches_jwts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_recreated_client_does_not_inherit, fx_setup,
                                         fx_teardown),

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "store/bdb.h"
+#include "store/bdb_int.h"
 #include "tests/unit/store/fixture.h"
 #include "tests/unit/store/tmpdir.h"
 
@@ -122,10 +123,13 @@ static struct seen see_all(struct store_bdb *db, int64_t now)
 static void make_all_types(struct store_record r[5])
 {
     rec_client(&r[0], 1, "app1");
+    r[0].u.client.client.max_live_tokens = 42;
     rec_token(&r[1], WRITER, 2, 1, "app1", NOW + 3600);
     r[1].u.token.flags = 0x1;
     memset(r[1].u.token.jkt, 0xab, 32);
     r[1].u.token.parent = 0x1122334455667788ULL;
+    snprintf(r[1].u.token.scope_base, sizeof(r[1].u.token.scope_base), "admin read write");
+    r[1].u.token.seq = 0x123456789aULL;
     rec_init(&r[2], STORE_REC_KEY_PUT, WRITER, 3);
     snprintf(r[2].u.key.kid, sizeof(r[2].u.key.kid), "k-2024");
     r[2].u.key.alg = 2;
@@ -227,6 +231,31 @@ static void test_session_fields(void **state)
     assert_false(f.s.revoked);
     assert_memory_equal(&f.s.token, &r[1].u.token, sizeof(f.s.token));
     store_bdb_close(db);
+}
+
+/* A session value of version 1 (before the scope base) still decodes. */
+static void test_session_value_version_1(void **state)
+{
+    struct store_record r;
+    struct store_session s = {0}, back;
+    uint8_t v[STORE__VALUE_MAX];
+    size_t n;
+
+    (void)state;
+    rec_token(&r, WRITER, 1, 1, "app1", NOW + 60);
+    s.token = r.u.token;
+    n = store__session_encode(&s, v, sizeof(v));
+    assert_true(n > 0);
+    assert_int_equal(store__session_decode(v, n, &back), 0);
+    memcpy(back.token.hash, s.token.hash, 32);
+    assert_memory_equal(&back, &s, sizeof(s));
+    v[0] = 1; /* what version 1 wrote: the same, without the (empty) scope base and seq */
+    assert_int_equal(store__session_decode(v, n - 2 - 8, &back), 0);
+    memcpy(back.token.hash, s.token.hash, 32);
+    assert_memory_equal(&back, &s, sizeof(s));
+    assert_int_equal(store__session_decode(v, n, &back), -EINVAL);
+    v[0] = STORE__VALUE_VERSION + 1;
+    assert_int_equal(store__session_decode(v, n, &back), -EINVAL);
 }
 
 static void test_deletes_roundtrip(void **state)
@@ -823,6 +852,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip, dirs_setup, dirs_teardown),
         cmocka_unit_test_setup_teardown(test_session_fields, dirs_setup, dirs_teardown),
+        cmocka_unit_test(test_session_value_version_1),
         cmocka_unit_test_setup_teardown(test_deletes_roundtrip, dirs_setup, dirs_teardown),
         cmocka_unit_test_setup_teardown(test_revoke_before_issue, dirs_setup, dirs_teardown),
         cmocka_unit_test_setup_teardown(test_idempotent, dirs_setup, dirs_teardown),

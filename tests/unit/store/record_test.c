@@ -50,6 +50,7 @@ static void client_max(struct store_client_rec *c)
     BYTES(c->client.verifier);
     c->client.grant_types = c->client.flags = c->client.access_ttl = UINT32_MAX;
     c->client.max_access_ttl = c->client.refresh_ttl = c->client.jwt_alg = UINT32_MAX;
+    c->client.max_live_tokens = UINT32_MAX;
     c->client.created = c->client.updated = INT64_MAX;
     TEXT(c->scopes);
     TEXT(c->default_scopes);
@@ -70,6 +71,8 @@ static void token_max(struct store_token *t)
     t->kind = t->flags = UINT8_MAX;
     t->parent = UINT64_MAX;
     BYTES(t->jkt);
+    TEXT(t->scope_base);
+    t->seq = UINT64_MAX;
 }
 
 /* Every field at its largest: full texts and byte fields, integers at their maximum. */
@@ -359,9 +362,10 @@ static void test_truncated_payloads(void **state)
 }
 
 /* Payload of r with element i replaced by *with, or dropped (with == NULL), or, when i is
- * the element count, *with added at the end.  Returns its length, written to out. */
-static size_t payload_edit(const struct store_record *r, uint32_t i, const msgpack_object *with,
-                           uint8_t *out)
+ * the element count, *with added at the end; then its last `cut` elements dropped.
+ * Returns its length, written to out. */
+static size_t payload_rewrite(const struct store_record *r, uint32_t i, const msgpack_object *with,
+                              uint32_t cut, uint8_t *out)
 {
     msgpack_sbuffer enc, sb;
     msgpack_unpacked u;
@@ -383,12 +387,14 @@ static size_t payload_edit(const struct store_record *r, uint32_t i, const msgpa
     else if (i == a.size)
         n++;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, n);
-    for (uint32_t k = 0; k <= a.size; k++) {
-        if (k == i && with != NULL)
-            msgpack_pack_object(&pk, *with);
-        else if (k != i && k < a.size)
-            msgpack_pack_object(&pk, a.ptr[k]);
+    msgpack_pack_array(&pk, n - cut);
+    for (uint32_t k = 0, packed = 0; k <= a.size && packed < n - cut; k++) {
+        const msgpack_object *o = k == i ? with : k < a.size ? &a.ptr[k] : NULL;
+
+        if (o) {
+            msgpack_pack_object(&pk, *o);
+            packed++;
+        }
     }
     len = sb.size;
     assert_true(len <= STORE_RECORD_MAX);
@@ -397,6 +403,12 @@ static size_t payload_edit(const struct store_record *r, uint32_t i, const msgpa
     msgpack_sbuffer_destroy(&sb);
     msgpack_sbuffer_destroy(&enc);
     return len;
+}
+
+static size_t payload_edit(const struct store_record *r, uint32_t i, const msgpack_object *with,
+                           uint8_t *out)
+{
+    return payload_rewrite(r, i, with, 0, out);
 }
 
 static int decode_edited(uint8_t type, uint32_t i, const msgpack_object *with)
@@ -460,6 +472,47 @@ static void test_version(void **state)
     assert_int_equal(store_record_decode(alone, sizeof(alone), &r), -ENOTSUP);
 }
 
+/* The payload version 1 wrote for r: version 1, without the last `newer` fields (the ones
+ * version 2 added). */
+static size_t payload_v1(const struct store_record *r, uint32_t newer, uint8_t *out)
+{
+    msgpack_object one = {.type = MSGPACK_OBJECT_POSITIVE_INTEGER, .via.u64 = 1};
+
+    return payload_rewrite(r, 0, &one, newer, out);
+}
+
+/* Records of version 1 are read: a token without its scope base and sequence, a client
+ * without max_live_tokens, other types as they were; a version 1 record with version 2's
+ * fields is refused. */
+static void test_version_1(void **state)
+{
+    static uint8_t buf[STORE_RECORD_MAX];
+    struct store_record r, back, want;
+    size_t len;
+
+    (void)state;
+    for (uint8_t t = 1; t <= TYPES; t++) {
+        uint32_t newer = t == STORE_REC_TOKEN_ISSUED ? 2 : t == STORE_REC_CLIENT_PUT ? 1 : 0;
+
+        record_max(&r, t);
+        want = r;
+        want.version = 1;
+        if (t == STORE_REC_TOKEN_ISSUED) {
+            memset(want.u.token.scope_base, 0, sizeof(want.u.token.scope_base));
+            want.u.token.seq = 0;
+        } else if (t == STORE_REC_CLIENT_PUT) {
+            want.u.client.client.max_live_tokens = 0;
+        }
+        len = payload_v1(&r, newer, buf);
+        assert_int_equal(store_record_decode(buf, len, &back), 0);
+        assert_memory_equal(&back, &want, sizeof(back));
+        if (newer) {
+            len = payload_v1(&r, 0, buf);
+            assert_int_equal(store_record_decode(buf, len, &back), -EPROTO);
+        }
+    }
+}
+
 /* Element 1 is the type: on a KEY_DELETE's other fields, types whose one field is a text
  * decode too (not CLIENT_DELETE and CLIENT_REVOKE, whose text is followed by two numbers). */
 static void test_header_fields(void **state)
@@ -511,7 +564,7 @@ static uint32_t element_count(uint8_t type)
 static void test_field_counts(void **state)
 {
     static const uint8_t empty[] = {0x90}, map[] = {0x81, 0x01, 0x01}, nil[] = {0xc0};
-    static const uint32_t fields[TYPES + 1] = {0, 19, 3, 3, 11, 1, 5, 1, 3, 1};
+    static const uint32_t fields[TYPES + 1] = {0, 20, 3, 3, 13, 1, 5, 1, 3, 1};
     msgpack_object v = obj_uint(1);
     struct store_record r;
 
@@ -630,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_frame_lengths),
         cmocka_unit_test(test_truncated_payloads),
         cmocka_unit_test(test_version),
+        cmocka_unit_test(test_version_1),
         cmocka_unit_test(test_header_fields),
         cmocka_unit_test(test_field_counts),
         cmocka_unit_test(test_field_bounds),
