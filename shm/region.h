@@ -23,7 +23,7 @@ struct shm_intern_budget;
 struct shm_stats;
 
 #define SHM_REGION_MAGIC "TESSERA"
-#define SHM_REGION_LAYOUT 5
+#define SHM_REGION_LAYOUT 6
 
 struct shm_region_header {
     char magic[8];
