@@ -1,0 +1,13 @@
+# Unit tests of the endpoint handlers over a shared-memory region made by the test
+# (tests/unit/proto/ctx_fixture.h): the token endpoint, client authentication (oauth.c),
+# validation, introspection, revocation and the admin API's clients.
+HANDLER_UNIT_TESTS = \
+	tests/unit/proto/token_endpoint_test
+UNIT_TESTS += $(HANDLER_UNIT_TESTS)
+check_PROGRAMS += $(HANDLER_UNIT_TESTS)
+HANDLER_FIXTURE = tests/unit/proto/ctx_fixture.h tests/unit/proto/jwt_fixture.h
+
+tests_unit_proto_token_endpoint_test_SOURCES = tests/unit/proto/token_endpoint_test.c \
+	$(HANDLER_FIXTURE)
+tests_unit_proto_token_endpoint_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_proto_token_endpoint_test_LDADD = $(UNIT_LDADD)
