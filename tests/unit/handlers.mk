@@ -2,7 +2,8 @@
 # (tests/unit/proto/ctx_fixture.h): the token endpoint, client authentication (oauth.c),
 # validation, introspection, revocation and the admin API's clients.
 HANDLER_UNIT_TESTS = \
-	tests/unit/proto/token_endpoint_test
+	tests/unit/proto/token_endpoint_test \
+	tests/unit/proto/oauth_test
 UNIT_TESTS += $(HANDLER_UNIT_TESTS)
 check_PROGRAMS += $(HANDLER_UNIT_TESTS)
 HANDLER_FIXTURE = tests/unit/proto/ctx_fixture.h tests/unit/proto/jwt_fixture.h
@@ -11,3 +12,6 @@ tests_unit_proto_token_endpoint_test_SOURCES = tests/unit/proto/token_endpoint_t
 	$(HANDLER_FIXTURE)
 tests_unit_proto_token_endpoint_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_token_endpoint_test_LDADD = $(UNIT_LDADD)
+tests_unit_proto_oauth_test_SOURCES = tests/unit/proto/oauth_test.c $(HANDLER_FIXTURE)
+tests_unit_proto_oauth_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_proto_oauth_test_LDADD = $(UNIT_LDADD)

@@ -22,7 +22,8 @@
 #define CFX_SECRET "s3cret-of-forty-three-characters-for-tests" /* 43 characters */
 #define CFX_EVENTS 64
 #define CFX_TOKEN_MAX 2048
-#define CFX_PAIR_LIMIT 10 /* the configuration's defaults */
+#define CFX_BASIC_MAX 2048 /* an Authorization: Basic value */
+#define CFX_PAIR_LIMIT 10  /* the configuration's defaults */
 #define CFX_ADDRESS_LIMIT 200
 #define CFX_CLIENT_LIMIT 20
 
@@ -200,11 +201,11 @@ static inline uint64_t cfx_client(struct cfx *f, const struct cfx_client_spec *s
     return (uint64_t)slot;
 }
 
-/* Sends the request line `line` ("POST /oauth2/token") with the header lines `headers`
+/* Parses the request line `line` ("POST /oauth2/token") with the header lines `headers`
  * ("Name: value\r\n" each; NULL: none) and `body` (NULL: none, else with its
- * Content-Length) through the server's route table.  The answer is f->res. */
-static inline struct proto_response *cfx_request(struct cfx *f, const char *line,
-                                                 const char *headers, const char *body)
+ * Content-Length) as a worker would, and empties f->res for its answer. */
+static inline const struct proto_request *cfx_parse(struct cfx *f, const char *line,
+                                                    const char *headers, const char *body)
 {
     char length[40] = "";
     int n;
@@ -219,20 +220,40 @@ static inline struct proto_response *cfx_request(struct cfx *f, const char *line
     proto_response_reset(&f->res);
     json_decref(f->json);
     f->json = NULL;
-    proto_router_dispatch(proto_routes, proto_nroutes, &f->fx.ctx, &f->http.req, &f->res);
+    return &f->http.req;
+}
+
+/* The same request, answered through the server's route table into f->res. */
+static inline struct proto_response *cfx_request(struct cfx *f, const char *line,
+                                                 const char *headers, const char *body)
+{
+    const struct proto_request *req = cfx_parse(f, line, headers, body);
+
+    proto_router_dispatch(proto_routes, proto_nroutes, &f->fx.ctx, req, &f->res);
     return &f->res;
 }
 
-/* POST path with a form body, and an Authorization header of value auth unless NULL. */
-static inline struct proto_response *cfx_form(struct cfx *f, const char *path, const char *auth,
-                                              const char *body)
+/* Parses POST path with a form body, and an Authorization header of value auth unless
+ * NULL (as cfx_parse). */
+static inline const struct proto_request *cfx_form_parse(struct cfx *f, const char *path,
+                                                         const char *auth, const char *body)
 {
     char line[256], headers[CFX_TOKEN_MAX + 128];
 
     snprintf(line, sizeof(line), "POST %s", path);
     snprintf(headers, sizeof(headers), "Content-Type: application/x-www-form-urlencoded\r\n%s%s%s",
              auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
-    return cfx_request(f, line, headers, body);
+    return cfx_parse(f, line, headers, body);
+}
+
+/* The same request, answered through the route table into f->res. */
+static inline struct proto_response *cfx_form(struct cfx *f, const char *path, const char *auth,
+                                              const char *body)
+{
+    const struct proto_request *req = cfx_form_parse(f, path, auth, body);
+
+    proto_router_dispatch(proto_routes, proto_nroutes, &f->fx.ctx, req, &f->res);
+    return &f->res;
 }
 
 /* POST path as client id (client_secret_post, the secret CFX_SECRET) with the form
@@ -268,12 +289,12 @@ static inline struct proto_response *cfx_admin(struct cfx *f, const char *line, 
 }
 
 /* "Basic " and the base64 of "id:secret", both as given (the caller form-encodes). */
-static inline const char *cfx_basic(const char *id, const char *secret, char out[1024])
+static inline const char *cfx_basic(const char *id, const char *secret, char out[CFX_BASIC_MAX])
 {
-    char raw[512];
+    char raw[CFX_BASIC_MAX / 2];
     int n = snprintf(raw, sizeof(raw), "%s:%s", id, secret);
 
-    assert_true(n > 0 && (size_t)n < sizeof(raw) && 4 * ((size_t)n + 2) / 3 + 8 < 1024);
+    assert_true(n > 0 && (size_t)n < sizeof(raw));
     memcpy(out, "Basic ", 6);
     EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)raw, n);
     return out;
