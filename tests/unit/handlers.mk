@@ -3,7 +3,8 @@
 # validation, introspection, revocation and the admin API's clients.
 HANDLER_UNIT_TESTS = \
 	tests/unit/proto/token_endpoint_test \
-	tests/unit/proto/oauth_test
+	tests/unit/proto/oauth_test \
+	tests/unit/proto/validate_test
 UNIT_TESTS += $(HANDLER_UNIT_TESTS)
 check_PROGRAMS += $(HANDLER_UNIT_TESTS)
 HANDLER_FIXTURE = tests/unit/proto/ctx_fixture.h tests/unit/proto/jwt_fixture.h
@@ -15,3 +16,6 @@ tests_unit_proto_token_endpoint_test_LDADD = $(UNIT_LDADD)
 tests_unit_proto_oauth_test_SOURCES = tests/unit/proto/oauth_test.c $(HANDLER_FIXTURE)
 tests_unit_proto_oauth_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_oauth_test_LDADD = $(UNIT_LDADD)
+tests_unit_proto_validate_test_SOURCES = tests/unit/proto/validate_test.c $(HANDLER_FIXTURE)
+tests_unit_proto_validate_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_proto_validate_test_LDADD = $(UNIT_LDADD)

@@ -161,6 +161,7 @@ struct cfx_client_spec {
     bool chosen;        /* a person chose the secret: Argon2id */
     const char *scopes, *audiences;
     const char *default_scopes; /* NULL: every allowed scope */
+    const char *subject;        /* an account's WebID; NULL: the client id */
     uint32_t grants;            /* PROTO_GRANT_*; 0: client_credentials */
     uint32_t flags;             /* PROTO_CLIENT_* */
     uint8_t format;             /* PROTO_FORMAT_* */
@@ -187,6 +188,7 @@ static inline uint64_t cfx_client(struct cfx *f, const struct cfx_client_spec *s
     c.scopes = cfx__intern(f, s->scopes ? s->scopes : "");
     c.default_scopes = s->default_scopes ? cfx__intern(f, s->default_scopes) : c.scopes;
     c.audiences = cfx__intern(f, s->audiences ? s->audiences : "");
+    c.subject = cfx__intern(f, s->subject ? s->subject : "");
     c.grant_types = s->grants ? s->grants : PROTO_GRANT_CLIENT_CREDENTIALS;
     c.flags = s->flags;
     c.token_format = s->format;
