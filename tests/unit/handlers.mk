@@ -4,7 +4,8 @@
 HANDLER_UNIT_TESTS = \
 	tests/unit/proto/token_endpoint_test \
 	tests/unit/proto/oauth_test \
-	tests/unit/proto/validate_test
+	tests/unit/proto/validate_test \
+	tests/unit/proto/introspect_test
 UNIT_TESTS += $(HANDLER_UNIT_TESTS)
 check_PROGRAMS += $(HANDLER_UNIT_TESTS)
 HANDLER_FIXTURE = tests/unit/proto/ctx_fixture.h tests/unit/proto/jwt_fixture.h
@@ -19,3 +20,6 @@ tests_unit_proto_oauth_test_LDADD = $(UNIT_LDADD)
 tests_unit_proto_validate_test_SOURCES = tests/unit/proto/validate_test.c $(HANDLER_FIXTURE)
 tests_unit_proto_validate_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_validate_test_LDADD = $(UNIT_LDADD)
+tests_unit_proto_introspect_test_SOURCES = tests/unit/proto/introspect_test.c $(HANDLER_FIXTURE)
+tests_unit_proto_introspect_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_proto_introspect_test_LDADD = $(UNIT_LDADD)
