@@ -5,7 +5,8 @@ HANDLER_UNIT_TESTS = \
 	tests/unit/proto/token_endpoint_test \
 	tests/unit/proto/oauth_test \
 	tests/unit/proto/validate_test \
-	tests/unit/proto/introspect_test
+	tests/unit/proto/introspect_test \
+	tests/unit/proto/revoke_test
 UNIT_TESTS += $(HANDLER_UNIT_TESTS)
 check_PROGRAMS += $(HANDLER_UNIT_TESTS)
 HANDLER_FIXTURE = tests/unit/proto/ctx_fixture.h tests/unit/proto/jwt_fixture.h
@@ -23,3 +24,6 @@ tests_unit_proto_validate_test_LDADD = $(UNIT_LDADD)
 tests_unit_proto_introspect_test_SOURCES = tests/unit/proto/introspect_test.c $(HANDLER_FIXTURE)
 tests_unit_proto_introspect_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_introspect_test_LDADD = $(UNIT_LDADD)
+tests_unit_proto_revoke_test_SOURCES = tests/unit/proto/revoke_test.c $(HANDLER_FIXTURE)
+tests_unit_proto_revoke_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_proto_revoke_test_LDADD = $(UNIT_LDADD)
