@@ -6,7 +6,8 @@ HANDLER_UNIT_TESTS = \
 	tests/unit/proto/oauth_test \
 	tests/unit/proto/validate_test \
 	tests/unit/proto/introspect_test \
-	tests/unit/proto/revoke_test
+	tests/unit/proto/revoke_test \
+	tests/unit/proto/admin_clients_test
 UNIT_TESTS += $(HANDLER_UNIT_TESTS)
 check_PROGRAMS += $(HANDLER_UNIT_TESTS)
 HANDLER_FIXTURE = tests/unit/proto/ctx_fixture.h tests/unit/proto/jwt_fixture.h
@@ -27,3 +28,6 @@ tests_unit_proto_introspect_test_LDADD = $(UNIT_LDADD)
 tests_unit_proto_revoke_test_SOURCES = tests/unit/proto/revoke_test.c $(HANDLER_FIXTURE)
 tests_unit_proto_revoke_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_revoke_test_LDADD = $(UNIT_LDADD)
+tests_unit_proto_admin_clients_test_SOURCES = tests/unit/proto/admin_clients_test.c $(HANDLER_FIXTURE)
+tests_unit_proto_admin_clients_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_proto_admin_clients_test_LDADD = $(UNIT_LDADD)
