@@ -62,7 +62,7 @@ static void assert_last_event(struct cfx *f, enum cfx_event_kind kind, const cha
 static void test_create(void **state)
 {
     struct cfx *f = *state;
-    char secret[64], h[512], text[PROTO_SCOPE_MAX + 1], token[CFX_TOKEN_MAX];
+    char secret[64], text[PROTO_SCOPE_MAX + 1], token[CFX_TOKEN_MAX];
     struct shm_client c;
     uint32_t gen;
     json_t *j;
@@ -79,8 +79,8 @@ static void test_create(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "scopes")), 2);
     snprintf(secret, sizeof(secret), "%s", cfx_str(f, "client_secret"));
     assert_int_equal(strlen(secret), PROTO_TOKEN_CHARS);
-    assert_string_equal(cfx_header(f, "Location", h), "/admin/clients/billing");
-    assert_string_equal(cfx_header(f, "Cache-Control", h), "no-store");
+    cfx_header_is(f, "Location", "/admin/clients/billing");
+    cfx_header_is(f, "Cache-Control", "no-store");
     /* stored: a generated secret's verifier is one SHA-256 */
     record(f, "billing", &c, &gen);
     assert_int_equal(c.verifier_kind, SHM_VERIFIER_SHA256);
@@ -112,7 +112,7 @@ static void test_create(void **state)
 static void test_create_generated_id_and_chosen_secret(void **state)
 {
     struct cfx *f = *state;
-    char id[64], h[512], loc[128];
+    char id[64], loc[128];
     struct shm_client c;
 
     cfx_admin(f, "POST /admin/clients", "{\"client_secret\":\"correct horse battery staple\"}");
@@ -121,7 +121,7 @@ static void test_create_generated_id_and_chosen_secret(void **state)
     assert_int_equal(strlen(id), PROTO_CLIENT_ID_CHARS);
     assert_string_equal(cfx_str(f, "client_secret"), "correct horse battery staple");
     snprintf(loc, sizeof(loc), "/admin/clients/%s", id);
-    assert_string_equal(cfx_header(f, "Location", h), loc);
+    cfx_header_is(f, "Location", loc);
     /* a secret a person chose is stored with Argon2id */
     record(f, id, &c, NULL);
     assert_int_equal(c.verifier_kind, SHM_VERIFIER_ARGON2ID);
@@ -210,6 +210,30 @@ static void test_media_types(void **state)
     assert_int_equal(f->nev, 1);
 }
 
+/* An admin call without a body that must be refused. */
+struct refusal {
+    const char *line;
+    int status;
+    const char *error;
+};
+
+static void refusals(struct cfx *f, const struct refusal *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cfx_admin(f, r[i].line, NULL);
+        if (f->res.status != r[i].status)
+            print_error("%s: ", r[i].line);
+        cfx_error(f, r[i].status, r[i].error);
+    }
+}
+
+static const struct refusal list_refusals[] = {
+    {"GET /admin/clients?limit=2&limit=3", 400, "invalid_request"},
+    {"GET /admin/clients?page=2", 400, "invalid_request"},
+    {"GET /admin/clients?limit=two", 400, "invalid_request"},
+    {"GET /admin/clients?after=xyz", 400, "invalid_request"},
+};
+
 static void test_get_and_list(void **state)
 {
     struct cfx *f = *state;
@@ -248,20 +272,13 @@ static void test_get_and_list(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "client_id")),
                         "third");
     assert_true(json_is_null(json_object_get(cfx_json(f), "next")));
-    cfx_admin(f, "GET /admin/clients?limit=2&limit=3", NULL);
-    cfx_error(f, 400, "invalid_request");
-    cfx_admin(f, "GET /admin/clients?page=2", NULL);
-    cfx_error(f, 400, "invalid_request");
-    cfx_admin(f, "GET /admin/clients?limit=two", NULL);
-    cfx_error(f, 400, "invalid_request");
-    cfx_admin(f, "GET /admin/clients?after=xyz", NULL);
-    cfx_error(f, 400, "invalid_request");
+    refusals(f, list_refusals, sizeof(list_refusals) / sizeof(list_refusals[0]));
 }
 
 static void test_put(void **state)
 {
     struct cfx *f = *state;
-    char secret[64], token[CFX_TOKEN_MAX], h[512], text[PROTO_SCOPE_MAX + 1];
+    char secret[64], token[CFX_TOKEN_MAX], text[PROTO_SCOPE_MAX + 1];
     struct shm_client c;
     uint32_t gen, gen2;
     uint64_t version;
@@ -270,7 +287,7 @@ static void test_put(void **state)
     cfx_admin(f, "PUT /admin/clients/svc", "{\"scopes\":[\"read\",\"write\"]}");
     cfx_status(f, 201);
     snprintf(secret, sizeof(secret), "%s", cfx_str(f, "client_secret"));
-    assert_string_equal(cfx_header(f, "Location", h), "/admin/clients/svc");
+    cfx_header_is(f, "Location", "/admin/clients/svc");
     record(f, "svc", &c, &gen);
     version = f->ev[f->nev - 1].version;
     assert_int_equal(token_with(f, "svc", secret), 200);
@@ -328,6 +345,13 @@ static void test_delete(void **state)
     assert_int_equal(validate(f, token), 401);
 }
 
+static const struct refusal rotate_refusals[] = {
+    {"POST /admin/clients/svc/secret?revoke_tokens=yes", 400, "invalid_request"},
+    {"POST /admin/clients/svc/secret?revoke=true", 400, "invalid_request"},
+    {"POST /admin/clients/nobody/secret", 404, "not_found"},
+    {"POST /admin/clients/svc/other", 404, "not_found"},
+};
+
 static void test_rotate_secret(void **state)
 {
     struct cfx *f = *state;
@@ -360,14 +384,7 @@ static void test_rotate_secret(void **state)
     assert_true(gen2 != gen);
     assert_int_equal(f->ev[f->nev - 1].generation, gen2);
     assert_int_equal(validate(f, token), 401);
-    cfx_admin(f, "POST /admin/clients/svc/secret?revoke_tokens=yes", NULL);
-    cfx_error(f, 400, "invalid_request");
-    cfx_admin(f, "POST /admin/clients/svc/secret?revoke=true", NULL);
-    cfx_error(f, 400, "invalid_request");
-    cfx_admin(f, "POST /admin/clients/nobody/secret", NULL);
-    cfx_error(f, 404, "not_found");
-    cfx_admin(f, "POST /admin/clients/svc/other", NULL);
-    cfx_error(f, 404, "not_found");
+    refusals(f, rotate_refusals, sizeof(rotate_refusals) / sizeof(rotate_refusals[0]));
 }
 
 static void test_journal_fails(void **state)
@@ -421,12 +438,11 @@ static void test_admin_token(void **state)
         "GET /admin/clients",   "POST /admin/clients",     "GET /admin/clients/x",
         "PUT /admin/clients/x", "DELETE /admin/clients/x", "POST /admin/clients/x/secret",
     };
-    char h[512];
 
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
         cfx_request(f, lines[i], "Content-Type: application/json\r\n", "{}");
         cfx_error(f, 401, "invalid_token");
-        assert_string_equal(cfx_header(f, "WWW-Authenticate", h), "Bearer realm=\"tessera-admin\"");
+        cfx_header_is(f, "WWW-Authenticate", "Bearer realm=\"tessera-admin\"");
         cfx_request(
             f, lines[i],
             "Authorization: Bearer not-the-admin-token\r\nContent-Type: application/json\r\n",

@@ -364,6 +364,46 @@ static inline const char *cfx_header(const struct cfx *f, const char *name, char
     return NULL;
 }
 
+/* Header `name` of the last answer must be there with the value `want`. */
+#define cfx_header_is(f, name, want) cfx__header_is((f), (name), (want), __FILE__, __LINE__)
+static inline void cfx__header_is(const struct cfx *f, const char *name, const char *want,
+                                  const char *file, int line)
+{
+    char value[512];
+    const char *got = cfx_header(f, name, value);
+
+    _assert_true(got != NULL, name, file, line);
+    _assert_string_equal(got, want, file, line);
+}
+
+/* A request that must be refused: by whom, with what, and the status and error expected. */
+struct cfx_refusal {
+    const char *client; /* client_secret_post as this client */
+    const char *params;
+    int status;
+    const char *error;
+};
+
+/* POSTs each refusal's parameters to path and checks its answer. */
+static inline void cfx_refusals(struct cfx *f, const char *path, const struct cfx_refusal *r,
+                                size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cfx_post_as(f, path, r[i].client, r[i].params);
+        if (f->res.status != r[i].status)
+            print_error("%s as %s: ", r[i].params, r[i].client);
+        cfx_error(f, r[i].status, r[i].error);
+    }
+}
+
+/* Tokens no server issued: of an opaque token's shape, empty, and of a JWT's shape. */
+static const char *const cfx_unknown_tokens[] = {
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
+    "",
+    "eyJhbGciOiJFUzI1NiJ9.e30.AAAA",
+};
+#define CFX_UNKNOWN_TOKENS (sizeof(cfx_unknown_tokens) / sizeof(cfx_unknown_tokens[0]))
+
 /* A client_credentials (or other) grant for id, authenticated with client_secret_post;
  * asserts 200 and copies the access token and, when asked for, the refresh token. */
 static inline void cfx_grant(struct cfx *f, const char *id, const char *params,
