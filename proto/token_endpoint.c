@@ -31,6 +31,10 @@ struct grant {
     uint32_t ttl;
     uint64_t family; /* refresh grant family, 0: none */
     bool with_refresh;
+    bool use_refresh;           /* a refresh grant: `used` is to be used up */
+    uint8_t used[32];           /* the hash of the presented refresh token */
+    struct shm_token issued[2]; /* in the table, not yet journaled (token_settle) */
+    int nissued;
 };
 
 static void token_fail(struct proto_response *res, int status, const char *error, const char *why,
@@ -153,10 +157,10 @@ static int token_ttl(const struct proto_ctx *ctx, struct grant *g, struct proto_
     return 0;
 }
 
-/* Records a token in the shared table and the log.  -ENOSPC when the table is full (or
- * its audience, never used before, cannot be interned), -EIO when the log cannot take it. */
-static int token_record(const struct proto_ctx *ctx, const struct grant *g, const char *token,
-                        size_t len, uint8_t kind, uint8_t flags, uint32_t ttl)
+/* Records a token in the shared table, and in g->issued for token_settle to journal.
+ * -ENOSPC when the table is full (or its audience, never used before, cannot be interned). */
+static int token_record(const struct proto_ctx *ctx, struct grant *g, const char *token, size_t len,
+                        uint8_t kind, uint8_t flags, uint32_t ttl)
 {
     struct shm_token t = {0};
     int rc;
@@ -177,9 +181,76 @@ static int token_record(const struct proto_ctx *ctx, const struct grant *g, cons
     t.parent = g->family;
     t.seq = shm_client_tokens_next(ctx->region, g->client.slot);
     rc = shm_token_insert(ctx->region, &t, ctx->owner);
-    if (rc == 0 && proto_journal_token_issued(ctx, &t, g->client.rec.id, g->scope, g->aud) < 0)
-        rc = -EIO;
+    if (rc == 0)
+        g->issued[g->nissued++] = t;
     return rc;
+}
+
+/* Takes g's tokens out of the table again: they were never handed out. */
+static void token_withdraw(const struct proto_ctx *ctx, struct grant *g)
+{
+    struct shm_entry e;
+
+    for (int i = 0; i < g->nissued; i++) {
+        do {
+            if (shm_table_lookup(ctx->region->tokens, g->issued[i].hash, &e) < 0)
+                break;
+        } while (shm_token_remove_entry(ctx->region, &e, ctx->owner) == -EAGAIN);
+    }
+    g->nissued = 0;
+}
+
+/* Uses the presented refresh token up (its entry is freed) unless something else did
+ * first: of two concurrent refreshes with one token, exactly one gets 0.  0 or -ENOENT. */
+static int token_use_refresh(const struct proto_ctx *ctx, const uint8_t hash[32])
+{
+    struct shm_entry e;
+    int rc;
+
+    do {
+        if (shm_table_lookup(ctx->region->tokens, hash, &e) < 0 || e.revoked)
+            return -ENOENT;
+        rc = proto_token_retire(ctx, &e);
+    } while (rc == -EAGAIN);
+    return rc < 0 ? -ENOENT : 0;
+}
+
+/* Settles a grant whose tokens are in the table: a refresh grant uses its refresh token up
+ * only now, so a refresh that could not issue (a full table) leaves the grant intact; then
+ * the changes are journaled.  0, -ENOENT (the refresh token was used or revoked
+ * meanwhile) or -EIO (not journaled); on failure the new tokens are taken back. */
+static int token_settle(const struct proto_ctx *ctx, struct grant *g)
+{
+    int rc = g->use_refresh ? token_use_refresh(ctx, g->used) : 0;
+
+    if (rc == 0 && g->use_refresh && proto_journal_token_revoked(ctx, g->used) < 0)
+        rc = -EIO;
+    for (int i = 0; rc == 0 && i < g->nissued; i++)
+        if (proto_journal_token_issued(ctx, &g->issued[i], g->client.rec.id, g->scope, g->aud) < 0)
+            rc = -EIO;
+    if (rc < 0)
+        token_withdraw(ctx, g);
+    return rc;
+}
+
+/* Puts g's access token (and refresh token) in the table and settles the grant.  0,
+ * -ENOSPC, or token_settle's failures; on failure nothing of g stays in the table. */
+static int token_store(const struct proto_ctx *ctx, struct grant *g, const char *access,
+                       size_t access_len, const char *refresh)
+{
+    bool is_jwt = g->client.rec.token_format == PROTO_FORMAT_JWT;
+    int rc = token_record(ctx, g, access, access_len, SHM_TOKEN_ACCESS, is_jwt ? SHM_TOKEN_JWT : 0,
+                          g->ttl);
+
+    if (rc == 0 && g->with_refresh)
+        rc = token_record(ctx, g, refresh, PROTO_TOKEN_CHARS, SHM_TOKEN_REFRESH, 0,
+                          g->client.rec.refresh_ttl ? g->client.rec.refresh_ttl
+                                                    : ctx->cfg->default_refresh_ttl);
+    if (rc < 0) {
+        token_withdraw(ctx, g);
+        return rc;
+    }
+    return token_settle(ctx, g);
 }
 
 static int token_mint_jwt(const struct proto_ctx *ctx, const struct grant *g, struct proto_buf *out)
@@ -234,12 +305,11 @@ static void token_issue(const struct proto_ctx *ctx, struct grant *g, struct pro
     } else if (proto_random_token(opaque) < 0) {
         goto fail;
     }
-    rc = token_record(ctx, g, access, access_len, SHM_TOKEN_ACCESS, is_jwt ? SHM_TOKEN_JWT : 0,
-                      g->ttl);
-    if (rc == 0 && g->with_refresh)
-        rc = token_record(ctx, g, refresh, PROTO_TOKEN_CHARS, SHM_TOKEN_REFRESH, 0,
-                          g->client.rec.refresh_ttl ? g->client.rec.refresh_ttl
-                                                    : ctx->cfg->default_refresh_ttl);
+    rc = token_store(ctx, g, access, access_len, refresh);
+    if (rc == -ENOENT) {
+        token_fail(res, 400, "invalid_grant", "the refresh token was used or revoked meanwhile", g);
+        goto done;
+    }
     if (rc == -ENOSPC || rc == -EIO) {
         token_fail(res, 503, "temporarily_unavailable",
                    rc == -EIO ? "the token could not be made durable" : "the token table is full",
@@ -305,39 +375,27 @@ static int token_still_allowed(const struct proto_ctx *ctx, struct grant *g,
     return 0;
 }
 
-/* Finds the presented refresh token and, when `take`, marks it used (revoked): of two
- * concurrent refreshes with one token, exactly one wins. */
-static int grant_take_refresh(const struct proto_ctx *ctx, struct grant *g, struct shm_token *old,
-                              bool take)
+/* Finds the presented refresh token, which must be an active refresh token of the
+ * client; it is used up only once the new tokens are in the table (token_settle). */
+static int grant_find_refresh(const struct proto_ctx *ctx, struct grant *g, struct shm_token *old)
 {
     const struct proto_param *p = proto_params_get(ctx->params, "refresh_token");
-    struct shm_entry e;
-    uint8_t h[32];
-    int rc;
 
     if (p == NULL || p->len == 0)
         return -EINVAL;
-    proto_token_hash(p->value, p->len, h);
-    do {
-        if (shm_table_lookup(ctx->region->tokens, h, &e) < 0)
-            return -ENOENT;
-        shm_token_decode(e.words, old);
-        old->revoked = e.revoked;
-        if (old->kind != SHM_TOKEN_REFRESH || old->client_slot != g->client.slot ||
-            shm_token_state(ctx->region, old, ctx->now) != SHM_TOKEN_ACTIVE)
-            return -ENOENT;
-        rc = take ? proto_token_retire(ctx, &e) : 0;
-    } while (rc == -EAGAIN);
-    if (rc < 0)
+    proto_token_hash(p->value, p->len, g->used);
+    if (shm_token_lookup(ctx->region, g->used, old) < 0 || old->kind != SHM_TOKEN_REFRESH ||
+        old->client_slot != g->client.slot ||
+        shm_token_state(ctx->region, old, ctx->now) != SHM_TOKEN_ACTIVE)
         return -ENOENT;
-    return take && proto_journal_token_revoked(ctx, h) < 0 ? -EIO : 0;
+    return 0;
 }
 
 static void grant_refresh(const struct proto_ctx *ctx, struct grant *g, struct proto_response *res)
 {
     char granted[PROTO_SCOPE_MAX + 1];
     struct shm_token old;
-    int rc = grant_take_refresh(ctx, g, &old, false);
+    int rc = grant_find_refresh(ctx, g, &old);
 
     if (rc == -EINVAL) {
         token_fail(res, 400, "invalid_request", "refresh_token is required", g);
@@ -355,20 +413,13 @@ static void grant_refresh(const struct proto_ctx *ctx, struct grant *g, struct p
                     res) < 0 ||
         token_still_allowed(ctx, g, res) < 0 || token_ttl(ctx, g, res) < 0)
         return;
-    /* Only a request that will be granted uses the refresh token up: a typo in scope or
-     * validity_period, or a client at its limit, must not end the client's grant.  The
-     * used token makes room for one of the two new ones, and is not evicted for them. */
+    /* Only a request that is granted uses the refresh token up (token_settle): a typo in
+     * scope or validity_period, a client at its limit or a full token table must not end
+     * the client's grant.  The used token makes room for one of the two new ones, and is
+     * not evicted for them. */
     if (proto_token_limit(ctx, &g->client, 1, old.hash, res) < 0)
         return;
-    rc = grant_take_refresh(ctx, g, &old, true);
-    if (rc == -EIO) {
-        token_fail(res, 503, "temporarily_unavailable", "the change could not be made durable", g);
-        return;
-    }
-    if (rc < 0) {
-        token_fail(res, 400, "invalid_grant", "the refresh token was used or revoked meanwhile", g);
-        return;
-    }
+    g->use_refresh = true;
     g->family = old.parent;
     g->with_refresh = true;
     token_issue(ctx, g, res);

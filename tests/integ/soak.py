@@ -9,7 +9,9 @@ Load, all at once, each kind in its own threads:
   one expected, or it is counted as a failed legitimate request;
 - forged tokens: JWTs with a real kid and a bad signature (RS256, ES256 with r = 0 and with
   s >= n), garbage bearer strings, at validate, introspect and revoke;
-- failed authentications with a real client id, from another loopback address;
+- failed authentications with a real client id, from another loopback address, one at a
+  time, which must be throttled: 429 once the minute's limit for the client id from that
+  address is reached, and never more 401s in a minute than that limit;
 - slow clients: headers sent a byte at a time, slower than header_timeout allows;
 - connection floods: bursts of TCP connections that do nothing, or finish a TLS handshake
   and send nothing, then go away.
@@ -48,6 +50,7 @@ RSS_SLACK_KIB = 24 * 1024
 FD_SLACK = 4
 TOKENS_SLACK = 8
 INTERNED_SLACK = 8
+AUTH_PAIR_LIMIT = 10  # limits.auth_failures_per_client_address, the default
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
@@ -83,6 +86,7 @@ class Tally:
         self.lock = threading.Lock()
         self.counts = {}
         self.failures = {}
+        self.bad_secret_401s = {}  # minute of the clock -> failed authentications answered 401
 
     def add(self, what, n=1):
         with self.lock:
@@ -163,9 +167,15 @@ def bad_secret_loop(srv, client_id, stop, tally):
             raw = socket.create_connection((srv.host, srv.port), timeout=5,
                                            source_address=("127.0.0.2", 0))
             with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                sent = int(time.time()) // 60
                 s.sendall(head + body)
                 status = s.recv(64).split(b" ")[1:2]
                 tally.add(f"bad_secret_{status[0].decode() if status else 'none'}")
+                # Counted per minute as the server counts; an answer that may belong to
+                # either of two minutes is left out.
+                if status == [b"401"] and int(time.time()) // 60 == sent:
+                    with tally.lock:
+                        tally.bad_secret_401s[sent] = tally.bad_secret_401s.get(sent, 0) + 1
         except (OSError, ssl.SSLError):
             tally.add("bad_secret_error")
 
@@ -308,6 +318,18 @@ def run(srv, seconds, warmup=5.0, log=print):
     return report, problems
 
 
+def check_throttled(tally):
+    """The failed-authentication flood was throttled, not merely survived."""
+    problems = []
+    if not tally.counts.get("bad_secret_429"):
+        problems.append(f"failed authentications were never refused with 429: {tally.counts}")
+    over = {m: n for m, n in tally.bad_secret_401s.items() if n > AUTH_PAIR_LIMIT}
+    if over:
+        problems.append(f"more than {AUTH_PAIR_LIMIT} failed authentications a minute answered "
+                        f"401 (minute: count): {over}")
+    return problems
+
+
 def check(srv, pids, base, final, tally, threads):
     problems = []
     if any(t.is_alive() for t in threads):
@@ -321,6 +343,7 @@ def check(srv, pids, base, final, tally, threads):
     for what in ("forged_unexpected", "slow_held_too_long"):
         if tally.counts.get(what):
             problems.append(f"{what}: {tally.counts[what]}")
+    problems += check_throttled(tally)
     problems += [f"  {n} x {what}" for what, n in tally.failures.items()]
     for pid, (anon, fds) in base["procs"].items():
         now = final["procs"].get(pid)

@@ -4,10 +4,12 @@ by every worker), introspection, validation, client authentication with odd
 credentials, JSON bodies and the seed systems' token paths."""
 import base64
 import json
+import time
 
 import pytest
 
-from admin_api import BASE64URL, basic
+from admin_api import BASE64URL, Admin, OAuth, basic
+from conftest import wait_for
 
 TOKEN_PATHS = ["/oauth2/token", "/token", "/access_token", "/auth/token", "/.oidc/token"]
 
@@ -266,6 +268,50 @@ def test_refresh_invalid_grant(api):
     assert oauth.revoke(a, ta["refresh_token"]).status_code == 200
     r = oauth.token(a, grant_type="refresh_token", refresh_token=ta["refresh_token"])
     assert_oauth_error(r, 400, "invalid_grant")
+
+
+FILL_TTL = 8  # seconds the tokens that fill the table live
+
+
+def test_refresh_with_a_full_token_table_keeps_the_grant(server):
+    """A refresh that cannot issue because the token table is full is a 503 that does not
+    use the refresh token up (it used to be revoked first, and the grant was lost with the
+    tokens that could not be issued): once tokens expire and leave room, it works."""
+    srv = server(config={"tokens": {"capacity": 1000, "sweep_interval": 1}})
+    admin, oauth = Admin(srv), OAuth(srv)
+    try:
+        c = make_client(admin)
+        filler = make_client(admin, "filler", grant_types=["client_credentials"],
+                             access_token_ttl=FILL_TTL)
+        first = oauth.access(c)
+        # An insert fails only when its key's whole probe range is full: fill until a
+        # great many in a row have failed, so the refresh's two inserts fail too.
+        started, filled, misses = time.monotonic(), 0, 0
+        while misses < 200:
+            r = oauth.token(filler, grant_type="client_credentials")
+            if r.status_code == 200:
+                filled, misses = filled + 1, 0
+            else:
+                assert_oauth_error(r, 503, "temporarily_unavailable")
+                misses += 1
+        assert filled >= 990 and time.monotonic() - started < FILL_TTL, filled
+        for _ in range(3):
+            r = oauth.token(c, grant_type="refresh_token", refresh_token=first["refresh_token"])
+            assert_oauth_error(r, 503, "temporarily_unavailable")
+            r = oauth.introspect(c, first["refresh_token"])
+            assert r.status_code == 200 and r.json()["active"] is True, r.text
+
+        def refreshed():
+            r = oauth.token(c, grant_type="refresh_token", refresh_token=first["refresh_token"])
+            return None if r.status_code == 503 else r
+
+        r = wait_for(refreshed, FILL_TTL + 30, "expired tokens to leave room", interval=0.2)
+        assert r.status_code == 200, r.text
+        assert oauth.validate(r.json()["access_token"]).status_code == 200
+        assert oauth.introspect(c, first["refresh_token"]).json() == {"active": False}
+    finally:
+        admin.close()
+        oauth.close()
 
 
 def test_refresh_after_the_client_lost_a_scope_or_audience(api):

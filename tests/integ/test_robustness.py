@@ -1,17 +1,22 @@
 """Hostile and broken clients (API.md §8: nothing crashes, slow clients cannot hold a
 worker).  Teardown fails any test after which a worker died, so a crash shows even though
 the master would respawn the worker."""
+import collections
 import random
 import socket
 import ssl
 import struct
+import threading
 import time
 
 import pytest
 
 from conftest import build_request
+from test_auth_limits import PAIR_LIMIT, attacker, connect_from, in_one_minute, token
 from test_http import assert_error, assert_health
 from test_limits import CLIENT_HELLO_START
+
+ADDRESS_LIMIT = 200  # limits.auth_failures_per_address, the default
 
 
 def quick_health(srv, limit=3.0):
@@ -203,4 +208,58 @@ def test_slow_reader_does_not_block_the_worker(server):
         quick_health(srv)
     finally:
         hog.close()
+    quick_health(srv)
+
+
+def flood_from(srv, source, client_ids, conns=8):
+    """Failed authentications (a wrong secret) for each of client_ids from the address
+    source, spread over `conns` concurrent keep-alive connections; the (status,
+    Retry-After) of every answer."""
+    answers, errors = [], []
+
+    def run(ids):
+        try:
+            with connect_from(srv, source) as c:
+                for client_id in ids:
+                    r = token(c, client_id, "wrong-secret")
+                    answers.append((r.status, r.header("Retry-After")))
+        except Exception as e:  # noqa: BLE001 — reported below, with the others
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=run, args=(client_ids[i::conns],)) for i in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not any(t.is_alive() for t in threads), errors
+    return answers
+
+
+def test_failed_authentication_floods_are_throttled(server):
+    """Failed authentications flooded from one address over concurrent connections to both
+    workers — one client id with wrong secrets, and a spray of unknown client ids — are
+    throttled, not just survived: past the default limits (10 a minute for a client id
+    from one address, 200 for the address) every answer is 429 with Retry-After.  The
+    counters are shared by the workers: a worker handles a request whole, so at most one
+    failure per other worker slips past a limit.  The real client, at its own address,
+    keeps getting tokens."""
+    srv = server(workers=2)
+    secret = (srv.data_dir / "demo-client.secret").read_text().strip()
+
+    def scenario(run):
+        pair = flood_from(srv, attacker(run, 0), ["demo"] * (PAIR_LIMIT * 4))
+        spray = flood_from(srv, attacker(run, 1),
+                           [f"nobody-{run}-{i}" for i in range(ADDRESS_LIMIT + 100)])
+        with connect_from(srv, "127.0.0.1") as real:
+            r = token(real, "demo", secret)
+            assert r.status == 200, r
+        return pair, spray
+
+    pair, spray = in_one_minute(scenario)
+    for answers, limit in ((pair, PAIR_LIMIT), (spray, ADDRESS_LIMIT)):
+        statuses = collections.Counter(status for status, _ in answers)
+        assert set(statuses) == {401, 429}, statuses
+        assert limit <= statuses[401] <= limit + 1, statuses  # 2 workers: one may slip past
+        for status, retry in answers:
+            assert status == 401 or 1 <= int(retry) <= 60, (status, retry)
     quick_health(srv)

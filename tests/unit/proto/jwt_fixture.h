@@ -105,12 +105,11 @@ static inline int fx_client(struct fx *f, const char *id, int64_t created)
     return 0;
 }
 
-static inline int fx_setup(void **state)
+/* Builds f (zeroed) over a new region of sizes sz, with a key of each algorithm in the
+ * bit set algs (1 << alg): the part of the fixture other fixtures build on.  0 or -1. */
+static inline int fx_init(struct fx *f, const struct shm_region_sizes *sz, unsigned algs)
 {
-    struct shm_region_sizes sz = {.tokens = 1000, .clients = 16, .intern = 64, .jti = 100};
-    struct fx *f = calloc(1, sizeof(*f));
-
-    if (f == NULL || shm_region_create(&f->region, &sz) < 0)
+    if (shm_region_create(&f->region, sz) < 0)
         return -1;
     f->cfg.issuer = FX_ISSUER;
     f->cfg.max_access_ttl = FX_MAX_TTL;
@@ -127,9 +126,25 @@ static inline int fx_setup(void **state)
     f->ctx.params = &f->params;
     f->params.arena = &f->arena;
     for (int alg = 0; alg < PROTO_JWT_ALGS; alg++)
-        if (fx_add_key(f, alg, FX_NOW - 100) < 0)
+        if ((algs & 1u << alg) && fx_add_key(f, alg, FX_NOW - 100) < 0)
             return -1;
-    if (f->ctx.keys == NULL || fx_client(f, "svc", FX_NOW - 1000) < 0)
+    return f->ctx.keys ? 0 : -1;
+}
+
+static inline void fx_fini(struct fx *f)
+{
+    proto_keys_free(f->ctx.keys);
+    proto_buf_free(&f->arena);
+    shm_region_detach(&f->region);
+}
+
+static inline int fx_setup(void **state)
+{
+    struct shm_region_sizes sz = {.tokens = 1000, .clients = 16, .intern = 64, .jti = 100};
+    struct fx *f = calloc(1, sizeof(*f));
+
+    if (f == NULL || fx_init(f, &sz, (1u << PROTO_JWT_ALGS) - 1) < 0 ||
+        fx_client(f, "svc", FX_NOW - 1000) < 0)
         return -1;
     *state = f;
     return 0;
@@ -139,9 +154,7 @@ static inline int fx_teardown(void **state)
 {
     struct fx *f = *state;
 
-    proto_keys_free(f->ctx.keys);
-    proto_buf_free(&f->arena);
-    shm_region_detach(&f->region);
+    fx_fini(f);
     free(f);
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "proto/params.h"
@@ -147,12 +148,81 @@ static void test_check_single(void **state)
     assert_string_equal(proto_params_check_single(&p, repeatable), "scope");
 }
 
+static void test_too_many(void **state)
+{
+    char form[512] = "", json[1024] = "{";
+    struct proto_params p;
+
+    (void)state;
+    for (int i = 0; i < PROTO_PARAMS_MAX; i++) {
+        snprintf(form + strlen(form), sizeof(form) - strlen(form), "%sp%d=1", i ? "&" : "", i);
+        snprintf(json + strlen(json), sizeof(json) - strlen(json), "%s\"p%d\":\"1\"", i ? "," : "",
+                 i);
+    }
+    assert_int_equal(parse_form(form, strlen(form), &p), 0);
+    assert_int_equal(p.n, PROTO_PARAMS_MAX);
+    strcat(json, "}");
+    assert_int_equal(parse_json(json, strlen(json), &p), 0);
+    assert_int_equal(p.n, PROTO_PARAMS_MAX);
+    /* one more is refused, not dropped */
+    strcat(form, "&one=more");
+    assert_int_equal(parse_form(form, strlen(form), &p), -EINVAL);
+    assert_string_equal(p.error, "too many parameters");
+    strcpy(json + strlen(json) - 1, ",\"one\":\"more\"}");
+    assert_int_equal(parse_json(json, strlen(json), &p), -EINVAL);
+    assert_string_equal(p.error, "too many parameters");
+}
+
+static void test_json_types(void **state)
+{
+    static const char *const bad[] = {
+        "{\"a\":true}",          "{\"a\":null}",     "{\"a\":1.5}", "{\"a\":{}}", "{\"a\":[\"x\"]}",
+        "{\"scope\":[\"x\",1]}", "{\"scope\":[[]]}", "[\"a\"]",     "\"a\"",      "",
+    };
+    struct proto_params p;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (parse_json(bad[i], strlen(bad[i]), &p) != -EINVAL)
+            print_error("%s was taken\n", bad[i]);
+        assert_int_equal(parse_json(bad[i], strlen(bad[i]), &p), -EINVAL);
+        assert_non_null(p.error);
+    }
+    assert_int_equal(JSON("{\"n\":-42,\"scope\":[],\"e\":\"\"}", &p), 0);
+    assert_string_equal(proto_params_get(&p, "n")->value, "-42");
+    assert_int_equal(proto_params_get(&p, "scope")->len, 0);
+    assert_int_equal(proto_params_get(&p, "e")->len, 0);
+}
+
+static void test_form_names(void **state)
+{
+    struct proto_params p;
+
+    (void)state;
+    /* a pair without a name is a parameter named "", which no handler asks for */
+    assert_int_equal(FORM("=x&a=b=c&%41=1", &p), 0);
+    assert_int_equal(p.n, 3);
+    assert_string_equal(proto_params_get(&p, "")->value, "x");
+    assert_string_equal(proto_params_get(&p, "a")->value, "b=c");
+    assert_string_equal(proto_params_get(&p, "A")->value, "1");
+    assert_int_equal(FORM("a%zz=1", &p), -EINVAL);
+    assert_string_equal(p.error, "malformed form encoding in a parameter name");
+    assert_int_equal(proto_hex_value('0'), 0);
+    assert_int_equal(proto_hex_value('f'), 15);
+    assert_int_equal(proto_hex_value('F'), 15);
+    assert_int_equal(proto_hex_value('g'), -1);
+    assert_int_equal(proto_hex_value('G'), -1);
+    assert_int_equal(proto_hex_value('/'), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_form_decode),      cmocka_unit_test(test_form_parse),
         cmocka_unit_test(test_form_nul_refused), cmocka_unit_test(test_json_parse),
         cmocka_unit_test(test_json_nul_refused), cmocka_unit_test(test_check_single),
+        cmocka_unit_test(test_too_many),         cmocka_unit_test(test_json_types),
+        cmocka_unit_test(test_form_names),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
