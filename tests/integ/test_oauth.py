@@ -281,13 +281,15 @@ def test_refresh_with_a_full_token_table_keeps_the_grant(server):
     admin, oauth = Admin(srv), OAuth(srv)
     try:
         c = make_client(admin)
+        # The filler may hold the whole table (the default per-client limit, a tenth of it,
+        # would evict its own oldest tokens instead of filling it).
         filler = make_client(admin, "filler", grant_types=["client_credentials"],
-                             access_token_ttl=FILL_TTL)
+                             access_token_ttl=FILL_TTL, max_live_tokens=2000)
         first = oauth.access(c)
         # An insert fails only when its key's whole probe range is full: fill until a
         # great many in a row have failed, so the refresh's two inserts fail too.
         started, filled, misses = time.monotonic(), 0, 0
-        while misses < 200:
+        while misses < 200 and time.monotonic() - started < FILL_TTL:
             r = oauth.token(filler, grant_type="client_credentials")
             if r.status_code == 200:
                 filled, misses = filled + 1, 0
