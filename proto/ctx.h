@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "proto/buf.h"
-#include "proto/params.h"
+#include "proto/oauth/params.h"
 #include "shm/region.h"
 
 struct proto_keys;
@@ -48,7 +48,7 @@ struct proto_config {
     uint32_t default_access_ttl;  /* for clients created without one */
     uint32_t default_refresh_ttl;
     const char *scopes_supported; /* space-delimited, NULL: not published */
-    /* Failed authentications a minute before 429 (proto/auth_limit.c): for one client id
+    /* Failed authentications a minute before 429 (proto/oauth/auth_limit.c): for one client id
      * from one address, from one address, and for one client id whose secret was chosen. */
     uint32_t auth_fail_per_client_address;
     uint32_t auth_fail_per_address;

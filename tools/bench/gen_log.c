@@ -33,8 +33,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "proto/oauth.h"
-#include "proto/secret.h"
+#include "proto/oauth/oauth.h"
+#include "proto/oauth/secret.h"
 #include "shm/token.h"
 #include "store/writer.h"
 

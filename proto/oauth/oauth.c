@@ -1,0 +1,413 @@
+/*
+ * Shared machinery of the OAuth endpoints (see oauth.h).  Pure: shared memory through
+ * ctx, OpenSSL and libargon2 for hashing.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "proto/oauth/auth_limit.h"
+#include "proto/oauth/oauth.h"
+#include "proto/oauth/secret.h"
+#include "shm/intern.h"
+
+static const char *const oauth_repeatable[] = {"resource", NULL};
+
+void proto_oauth_nostore(struct proto_response *res)
+{
+    proto_response_header(res, "Cache-Control", "no-store");
+    proto_response_header(res, "Pragma", "no-cache");
+}
+
+void proto_oauth_error(struct proto_response *res, int status, const char *error,
+                       const char *description, enum proto_auth_method method)
+{
+    proto_response_error(res, status, error, description);
+    proto_response_header(res, "Pragma", "no-cache");
+    /* HTTP requires a challenge on every 401; RFC 6749 §5.2 names the scheme tried. */
+    if (status == 401)
+        proto_response_header(res, "WWW-Authenticate", "Basic realm=\"tessera\"");
+}
+
+/* The parameters of a form or JSON body (RFC 6749 §3.2 and API.md §1), or none when
+ * there is no body: a body of any other type, or of no declared type, is refused rather
+ * than guessed at.  A browser sends text/plain (or an untyped Blob) cross-site without a
+ * CORS preflight; taking it for a form would let any web page drive these endpoints. */
+static int oauth_body_params(const struct proto_request *req, struct proto_params *p)
+{
+    const char *body = proto_span_ptr(req, req->body);
+    struct proto_span v;
+
+    if (proto_request_media_type_is(req, "application/x-www-form-urlencoded"))
+        return proto_form_parse(body, req->body.len, p);
+    if (proto_request_media_type_is(req, "application/json"))
+        return proto_json_params_parse(body, req->body.len, p);
+    if (req->body.len == 0 && !proto_request_header(req, "content-type", &v))
+        return proto_form_parse(body, 0, p);
+    p->n = 0;
+    p->error = "the body must be application/x-www-form-urlencoded or application/json";
+    return -EINVAL;
+}
+
+int proto_oauth_params(const struct proto_ctx *ctx, const struct proto_request *req,
+                       struct proto_response *res)
+{
+    struct proto_params *p = ctx->params;
+    const char *dup;
+
+    p->arena = ctx->arena;
+    if (oauth_body_params(req, p) < 0) {
+        proto_oauth_error(res, 400, "invalid_request", p->error ? p->error : "bad parameters",
+                          PROTO_AUTH_NONE);
+        return -1;
+    }
+    dup = proto_params_check_single(p, oauth_repeatable);
+    if (dup) {
+        proto_oauth_error(res, 400, "invalid_request", "a parameter was sent more than once",
+                          PROTO_AUTH_NONE);
+        return -1;
+    }
+    return 0;
+}
+
+/* The credentials after `scheme` (matched case-insensitively, RFC 9110 §11.1) in the
+ * Authorization header, blanks around them dropped; NULL for another scheme or none. */
+static const char *oauth_credentials(const struct proto_request *req, const char *scheme,
+                                     size_t *len)
+{
+    size_t n = strlen(scheme), skip = n + 1;
+    struct proto_span v;
+    const char *p;
+
+    if (!proto_request_header(req, "authorization", &v))
+        return NULL;
+    p = proto_span_ptr(req, v);
+    if (v.len <= skip || strncasecmp(p, scheme, n) != 0 || p[n] != ' ')
+        return NULL;
+    while (skip < v.len && p[skip] == ' ')
+        skip++;
+    *len = v.len - skip;
+    while (*len && p[skip + *len - 1] == ' ')
+        (*len)--;
+    return *len ? p + skip : NULL;
+}
+
+const char *proto_bearer(const struct proto_request *req, size_t *len)
+{
+    const char *token = oauth_credentials(req, "Bearer", len);
+
+    return token ? token : oauth_credentials(req, "DPoP", len);
+}
+
+#define CRED_MAX 512
+
+struct oauth_creds {
+    char id[CRED_MAX];
+    size_t id_len;
+    char secret[CRED_MAX];
+    size_t secret_len;
+    enum proto_auth_method method;
+};
+
+/* RFC 6749 §2.3.1: base64, then split at the first ':', then form-decode each part.
+ * 0; -EILSEQ when a part decodes to a NUL byte (refused like any such parameter);
+ * -EINVAL when malformed. */
+static int oauth_basic(const char *p, size_t len, struct oauth_creds *c)
+{
+    uint8_t raw[CRED_MAX * 3];
+    const uint8_t *colon;
+    long n, a, b;
+
+    while (len && *p == ' ')
+        p++, len--;
+    n = proto_b64_decode(p, len, raw, sizeof(raw));
+    if (n < 0)
+        return -EINVAL;
+    colon = memchr(raw, ':', (size_t)n);
+    if (colon == NULL || colon - raw >= CRED_MAX || raw + n - colon - 1 >= CRED_MAX)
+        return -EINVAL;
+    a = proto_form_decode((const char *)raw, (size_t)(colon - raw), c->id);
+    b = proto_form_decode((const char *)colon + 1, (size_t)(raw + n - colon - 1), c->secret);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    if (a == -EILSEQ || b == -EILSEQ)
+        return -EILSEQ;
+    if (a <= 0 || b < 0)
+        return -EINVAL;
+    c->id_len = (size_t)a;
+    c->secret_len = (size_t)b;
+    c->method = PROTO_AUTH_BASIC;
+    return 0;
+}
+
+static int oauth_creds(const struct proto_ctx *ctx, const struct proto_request *req,
+                       struct oauth_creds *c, const char **why)
+{
+    const struct proto_param *id = proto_params_get(ctx->params, "client_id");
+    const struct proto_param *secret = proto_params_get(ctx->params, "client_secret");
+    struct proto_span v;
+    int rc;
+
+    c->method = PROTO_AUTH_NONE;
+    if (proto_request_header(req, "authorization", &v) && v.len > 6 &&
+        strncasecmp(proto_span_ptr(req, v), "Basic ", 6) == 0) {
+        if (secret) {
+            *why = "use one client authentication method, not two";
+            return -EINVAL;
+        }
+        rc = oauth_basic(proto_span_ptr(req, v) + 6, v.len - 6, c);
+        if (rc == -EILSEQ) {
+            *why = "the Basic credentials hold a NUL byte";
+            return -EINVAL;
+        }
+        if (rc < 0) {
+            *why = "malformed Basic credentials";
+            return -EACCES;
+        }
+        if (id && (id->len != c->id_len || memcmp(id->value, c->id, c->id_len) != 0)) {
+            *why = "client_id does not match the Basic credentials";
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (id == NULL || secret == NULL || id->len >= CRED_MAX || secret->len >= CRED_MAX) {
+        *why = "client authentication is required";
+        return -EACCES;
+    }
+    memcpy(c->id, id->value, id->len);
+    c->id_len = id->len;
+    memcpy(c->secret, secret->value, secret->len);
+    c->secret_len = secret->len;
+    c->method = PROTO_AUTH_POST;
+    return 0;
+}
+
+/* A failed authentication (401), counted against the address and, for a client whose
+ * secret was chosen, the client id.  Always -1. */
+static int oauth_failed(const struct proto_ctx *ctx, const struct proto_auth_limit *l,
+                        const struct proto_client *out, int64_t slot, struct oauth_creds *c,
+                        struct proto_response *res)
+{
+    bool chosen = slot >= 0 && out->rec.verifier_kind == SHM_VERIFIER_ARGON2ID;
+
+    proto_auth_limit_failed(ctx, l, chosen);
+    OPENSSL_cleanse(c->secret, sizeof(c->secret));
+    proto_oauth_error(res, 401, "invalid_client", "client authentication failed", c->method);
+    return -1;
+}
+
+int proto_oauth_client(const struct proto_ctx *ctx, const struct proto_request *req,
+                       struct proto_client *out, struct proto_response *res)
+{
+    struct proto_auth_limit limit;
+    uint8_t id_key[32];
+    struct oauth_creds c;
+    const char *why = NULL;
+    int64_t slot;
+    int rc = oauth_creds(ctx, req, &c, &why);
+
+    out->method = c.method;
+    if (rc < 0) {
+        OPENSSL_cleanse(c.secret, sizeof(c.secret));
+        proto_oauth_error(res, rc == -EINVAL ? 400 : 401,
+                          rc == -EINVAL ? "invalid_request" : "invalid_client", why, c.method);
+        return -1;
+    }
+    /* One hash of the id serves the failure counters and the client index.  The address
+     * is judged first; the client id's own limit only for a secret a person chose, and
+     * before its Argon2id verification is paid for. */
+    proto_sha256(c.id, c.id_len, id_key);
+    proto_auth_limit_keys(ctx, id_key, &limit);
+    if (proto_auth_limit_address(ctx, &limit, res))
+        goto limited;
+    slot = shm_client_find_hashed(ctx->region, id_key, c.id, c.id_len, &out->rec, &out->gen);
+    if (slot >= 0 && out->rec.verifier_kind == SHM_VERIFIER_ARGON2ID &&
+        proto_auth_limit_client(ctx, &limit, res))
+        goto limited;
+    if (slot < 0 || !proto_secret_verify(&out->rec, c.secret, c.secret_len))
+        return oauth_failed(ctx, &limit, out, slot, &c, res);
+    OPENSSL_cleanse(c.secret, sizeof(c.secret));
+    out->slot = (uint64_t)slot;
+    return 0;
+limited:
+    OPENSSL_cleanse(c.secret, sizeof(c.secret));
+    return -1;
+}
+
+/* RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
+static bool scope_char_ok(unsigned char c)
+{
+    return c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
+}
+
+static bool scope_has(const char *set, size_t slen, const char *tok, size_t tlen)
+{
+    size_t i = 0;
+
+    while (i < slen) {
+        size_t j = i;
+
+        while (j < slen && set[j] != ' ')
+            j++;
+        if (j - i == tlen && memcmp(set + i, tok, tlen) == 0)
+            return true;
+        i = j + 1;
+    }
+    return false;
+}
+
+bool proto_scope_subset(const char *want, size_t wlen, const char *have, size_t hlen)
+{
+    size_t i = 0;
+
+    while (i < wlen) {
+        size_t j = i;
+
+        while (j < wlen && want[j] != ' ')
+            j++;
+        if (j > i && !scope_has(have, hlen, want + i, j - i))
+            return false;
+        i = j + 1;
+    }
+    return true;
+}
+
+int proto_scope_normalize(const char *s, size_t len, char *out, size_t cap)
+{
+    size_t i = 0, o = 0;
+
+    while (i < len) {
+        size_t j = i;
+
+        while (j < len && s[j] != ' ')
+            j++;
+        for (size_t k = i; k < j; k++)
+            if (!scope_char_ok((unsigned char)s[k]))
+                return -1;
+        if (j > i && !scope_has(out, o, s + i, j - i)) {
+            if (o + (o ? 1 : 0) + (j - i) >= cap)
+                return -1;
+            if (o)
+                out[o++] = ' ';
+            memcpy(out + o, s + i, j - i);
+            o += j - i;
+        }
+        i = j + 1;
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+const char *proto_interned(const struct proto_ctx *ctx, uint32_t id, char *buf, size_t cap)
+{
+    if (shm_intern_get(ctx->region, id, buf, cap) < 0)
+        buf[0] = '\0';
+    return buf;
+}
+
+void proto_token_hash(const char *token, size_t len, uint8_t out[32])
+{
+    proto_sha256(token, len, out);
+}
+
+int proto_token_find(const struct proto_ctx *ctx, const char *token, size_t len,
+                     struct shm_token *t)
+{
+    uint8_t h[32];
+
+    proto_token_hash(token, len, h);
+    return shm_token_lookup(ctx->region, h, t);
+}
+
+bool proto_token_kept_revoked(const struct proto_ctx *ctx, const struct shm_token *t)
+{
+    return (t->flags & SHM_TOKEN_JWT) && ctx->cfg->jwt_verify_unknown;
+}
+
+int proto_token_retire(const struct proto_ctx *ctx, const struct shm_entry *e)
+{
+    struct shm_token t;
+
+    shm_token_decode(e->words, &t);
+    if (proto_token_kept_revoked(ctx, &t))
+        return shm_token_revoke_entry(ctx->region, e);
+    return shm_token_remove_entry(ctx->region, e, ctx->owner);
+}
+
+struct grant_revoke {
+    const struct proto_ctx *ctx;
+    uint64_t family;
+    int rc;
+};
+
+static int grant_visit(const struct shm_entry *e, void *arg)
+{
+    struct grant_revoke *g = arg;
+    struct shm_token tok;
+
+    shm_token_decode(e->words, &tok);
+    if (tok.parent == g->family && !e->revoked && proto_token_retire(g->ctx, e) == 0 &&
+        proto_journal_token_revoked(g->ctx, tok.hash) < 0)
+        g->rc = -EIO;
+    return 0;
+}
+
+int proto_token_revoke_grant(const struct proto_ctx *ctx, const struct shm_token *t)
+{
+    struct grant_revoke g = {ctx, t->parent, 0};
+    struct shm_entry e;
+
+    while (shm_table_lookup(ctx->region->tokens, t->hash, &e) == 0 &&
+           proto_token_retire(ctx, &e) == -EAGAIN)
+        ;
+    if (proto_journal_token_revoked(ctx, t->hash) < 0)
+        g.rc = -EIO;
+    /* Every token of a refresh grant carries the grant's family in `parent`; revoking the
+     * refresh token ends them all (RFC 7009 §2.1).  A full scan: revocations are rare. */
+    if (t->kind == SHM_TOKEN_REFRESH && t->parent)
+        shm_table_iterate(ctx->region->tokens, grant_visit, &g, ctx->owner);
+    return g.rc;
+}
+
+void proto_token_id(const struct shm_token *t, char out[24])
+{
+    proto_b64url_encode(t->hash, 16, out);
+}
+
+int proto_admin_check(const struct proto_ctx *ctx, const struct proto_request *req,
+                      struct proto_response *res)
+{
+    uint8_t h[32];
+    size_t len;
+    /* Bearer only (RFC 6750): the admin token is bound to no key, so a DPoP scheme
+     * carrying it would claim a proof of possession that nothing checks. */
+    const char *token = oauth_credentials(req, "Bearer", &len);
+
+    if (ctx->cfg->admin_enabled && token) {
+        proto_sha256(token, len, h);
+        if (CRYPTO_memcmp(h, ctx->cfg->admin_token_hash, 32) == 0)
+            return 0;
+    }
+    proto_response_error(res, 401, "invalid_token", "the admin token is missing or wrong");
+    proto_response_header(res, "WWW-Authenticate", "Bearer realm=\"tessera-admin\"");
+    return -1;
+}
+
+const struct proto_param *proto_oauth_token_request(const struct proto_ctx *ctx,
+                                                    const struct proto_request *req,
+                                                    struct proto_client *caller,
+                                                    struct proto_response *res)
+{
+    const struct proto_param *p;
+
+    if (proto_oauth_params(ctx, req, res) < 0 || proto_oauth_client(ctx, req, caller, res) < 0)
+        return NULL;
+    p = proto_params_get(ctx->params, "token");
+    if (p == NULL)
+        proto_oauth_error(res, 400, "invalid_request", "token is required", caller->method);
+    return p;
+}

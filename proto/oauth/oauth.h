@@ -1,0 +1,105 @@
+/*
+ * What the OAuth endpoints share: reading parameters from the body, client
+ * authentication (client_secret_basic with RFC 6749 §2.3.1 form-decoding, and
+ * client_secret_post), the error responses of RFC 6749 §5.2 and RFC 6750 §3, scope
+ * arithmetic, and issuing tokens into the shared table.
+ */
+#ifndef PROTO_OAUTH_H
+#define PROTO_OAUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/ctx.h"
+#include "proto/http/http.h"
+#include "proto/http/response.h"
+#include "shm/client.h"
+#include "shm/token.h"
+
+/* Client grant types and flags (struct shm_client's bit sets). */
+#define PROTO_GRANT_CLIENT_CREDENTIALS 0x1
+#define PROTO_GRANT_REFRESH_TOKEN 0x2
+#define PROTO_CLIENT_CAN_INTROSPECT 0x1
+#define PROTO_FORMAT_OPAQUE 0
+#define PROTO_FORMAT_JWT 1
+
+#define PROTO_SCOPE_MAX 280 /* the interned string limit */
+
+enum proto_auth_method { PROTO_AUTH_NONE, PROTO_AUTH_BASIC, PROTO_AUTH_POST };
+
+/* An authenticated client, as it was when authenticated. */
+struct proto_client {
+    struct shm_client rec;
+    uint64_t slot;
+    uint32_t gen;
+    enum proto_auth_method method;
+};
+
+/* Decodes the body (form or JSON by Content-Type; no body: no parameters) into
+ * ctx->params and refuses repeated parameters.  0, or -1 with a 400 invalid_request
+ * written to res, also for a body of another or no Content-Type. */
+int proto_oauth_params(const struct proto_ctx *ctx, const struct proto_request *req,
+                       struct proto_response *res);
+/* Authenticates the calling client from the Authorization header or the parameters.
+ * 0, or -1 with the error (400 invalid_request, 401 invalid_client) written to res. */
+int proto_oauth_client(const struct proto_ctx *ctx, const struct proto_request *req,
+                       struct proto_client *out, struct proto_response *res);
+/* The start of introspection and revocation: the body's parameters, the calling client
+ * (into caller) and the required `token` parameter, which is returned; NULL with the error
+ * written to res. */
+const struct proto_param *proto_oauth_token_request(const struct proto_ctx *ctx,
+                                                    const struct proto_request *req,
+                                                    struct proto_client *caller,
+                                                    struct proto_response *res);
+/* An RFC 6749 §5.2 error; adds WWW-Authenticate for 401. */
+void proto_oauth_error(struct proto_response *res, int status, const char *error,
+                       const char *description, enum proto_auth_method method);
+/* Sets Cache-Control: no-store and Pragma: no-cache. */
+void proto_oauth_nostore(struct proto_response *res);
+
+/* True when every space-delimited scope of `want` is in `have`. */
+bool proto_scope_subset(const char *want, size_t wlen, const char *have, size_t hlen);
+/* Copies s into out (cap bytes) with single spaces and no duplicates; returns the length
+ * or -1 when it does not fit or holds a character RFC 6749 §3.3 forbids. */
+int proto_scope_normalize(const char *s, size_t len, char *out, size_t cap);
+
+/* Interned text of id into buf; "" when 0 or unknown. */
+const char *proto_interned(const struct proto_ctx *ctx, uint32_t id, char *buf, size_t cap);
+
+/* Makes room under the client's limit of live tokens for a grant that adds n of them
+ * (proto/oauth/token_limit.c): revokes the client's oldest (durably) under the evict policy, or
+ * refuses.  A live token whose hash is skip (may be NULL) is left alone.  0, or -1 with
+ * the answer (429 with Retry-After, or 503) written to res. */
+int proto_token_limit(const struct proto_ctx *ctx, const struct proto_client *c, unsigned n,
+                      const uint8_t *skip, struct proto_response *res);
+
+/* Hash of a token as the shared table keys it. */
+void proto_token_hash(const char *token, size_t len, uint8_t out[32]);
+/* Finds the entry of a presented token.  0 and *t, or -ENOENT. */
+int proto_token_find(const struct proto_ctx *ctx, const char *token, size_t len,
+                     struct shm_token *t);
+/* Whether a revoked t must keep its entry (flagged) until it expires: a JWT, when unknown
+ * JWTs are verified by signature (its entry is what refuses it).  Any other revoked token
+ * may as well be unknown, and its entry is freed. */
+bool proto_token_kept_revoked(const struct proto_ctx *ctx, const struct shm_token *t);
+/* Revokes the token found as e: frees its entry, or flags it when it must be kept.  As
+ * shm_token_revoke_entry: 0 when this call did it, -EAGAIN (look it up again), ... */
+int proto_token_retire(const struct proto_ctx *ctx, const struct shm_entry *e);
+/* Revokes t and, for a refresh token, every token of its grant (same parent family), and
+ * logs the revocations.  0, or -EIO when one could not be logged (answer 503). */
+int proto_token_revoke_grant(const struct proto_ctx *ctx, const struct shm_token *t);
+
+/* A stable public id of a token (jti of opaque tokens, session id): the base64url of the
+ * first 16 bytes of its hash, 22 characters and a NUL. */
+void proto_token_id(const struct shm_token *t, char out[24]);
+
+/* Checks the admin token, sent as `Authorization: Bearer` (no other scheme), in constant
+ * time.  0, or -1 with 401 written to res. */
+int proto_admin_check(const struct proto_ctx *ctx, const struct proto_request *req,
+                      struct proto_response *res);
+
+/* Reads the Bearer (or DPoP) token of an Authorization header; NULL when there is none. */
+const char *proto_bearer(const struct proto_request *req, size_t *len);
+
+#endif

@@ -1,0 +1,409 @@
+/*
+ * The token endpoint (RFC 6749 §4.4 client credentials, §6 refresh) at /oauth2/token and
+ * the seed systems' paths.  Issues opaque tokens (256 random bits, only their SHA-256 kept)
+ * or RFC 9068 JWTs per client, records every token in the shared table, and rotates
+ * refresh tokens: the one used stops working, its grant's access tokens stay valid.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "proto/oauth/handlers.h"
+#include "proto/jsonw.h"
+#include "proto/jose/jwt.h"
+#include "proto/oauth/oauth.h"
+#include "proto/oauth/secret.h"
+#include "shm/client_tokens.h"
+#include "shm/intern.h"
+#include "shm/scope.h"
+
+/* What one successful grant issues. */
+struct grant {
+    struct proto_client client;
+    char scope[PROTO_SCOPE_MAX + 1]; /* canonical: the base's tokens, in its order */
+    int scope_len;
+    struct shm_scope_bits bits; /* the granted scope over the client's scope base */
+    char aud[PROTO_SCOPE_MAX + 1];
+    uint32_t ttl;
+    uint64_t family; /* refresh grant family, 0: none */
+    bool with_refresh;
+};
+
+static void token_fail(struct proto_response *res, int status, const char *error, const char *why,
+                       const struct grant *g)
+{
+    proto_oauth_error(res, status, error, why, g ? g->client.method : PROTO_AUTH_NONE);
+}
+
+/* The scope asked for (normalised, a subset of `limit`), or `fallback` when none was, as
+ * bits over the client's scope base: so any subset in any order is one entry value and one
+ * canonical text, and nothing is interned per request.  A scope outside the base (the
+ * client lost it since a refresh grant began) is refused with `narrowed`. */
+static int token_scope(const struct proto_ctx *ctx, struct grant *g, const char *limit,
+                       const char *fallback, const char *narrowed, struct proto_response *res)
+{
+    const struct proto_param *p = proto_params_get(ctx->params, "scope");
+    char want[PROTO_SCOPE_MAX + 1], base[PROTO_SCOPE_MAX + 1];
+    int n = (int)strlen(fallback);
+
+    if (p == NULL)
+        memcpy(want, fallback, (size_t)n + 1);
+    else
+        n = proto_scope_normalize(p->value, p->len, want, sizeof(want));
+    if (n < 0) {
+        token_fail(res, 400, "invalid_scope", "the scope is malformed or too long", g);
+        return -1;
+    }
+    if (p && !proto_scope_subset(want, (size_t)n, limit, strlen(limit))) {
+        token_fail(res, 400, "invalid_scope", "a requested scope is not allowed to this client", g);
+        return -1;
+    }
+    proto_interned(ctx, g->client.rec.scope_base, base, sizeof(base));
+    if (shm_scope_bits_of(base, strlen(base), want, (size_t)n, &g->bits) < 0) {
+        token_fail(res, 400, "invalid_scope", narrowed, g);
+        return -1;
+    }
+    /* Cannot fail: the text is at most its base, which fits the buffer. */
+    g->scope_len = shm_scope_text(base, strlen(base), &g->bits, g->scope, sizeof(g->scope));
+    return 0;
+}
+
+/* RFC 9068 §2.2 makes aud required in a JWT access token, and §3 says to use a default
+ * resource when none was asked for: the client's first allowed audience, else this
+ * server's issuer.  Opaque tokens keep no audience unless one was asked for. */
+static void token_default_audience(const struct proto_ctx *ctx, struct grant *g,
+                                   const char *allowed)
+{
+    size_t n = strcspn(allowed, " ");
+    const char *dflt = n ? allowed : ctx->cfg->issuer;
+
+    if (g->client.rec.token_format != PROTO_FORMAT_JWT)
+        return;
+    if (n == 0)
+        n = strlen(dflt);
+    if (n > PROTO_SCOPE_MAX)
+        return;
+    memcpy(g->aud, dflt, n);
+    g->aud[n] = '\0';
+}
+
+/* audience (Aidbox) or resource (RFC 8707): one value, from the client's allowed list. */
+static int token_audience(const struct proto_ctx *ctx, struct grant *g, struct proto_response *res)
+{
+    char allowed[PROTO_SCOPE_MAX + 1];
+    const struct proto_param *a = proto_params_get(ctx->params, "audience");
+    const struct proto_param *r = NULL;
+
+    for (size_t i = 0; i < ctx->params->n; i++) {
+        if (strcmp(ctx->params->p[i].name, "resource"))
+            continue;
+        if (r && (r->len != ctx->params->p[i].len ||
+                  memcmp(r->value, ctx->params->p[i].value, r->len))) {
+            token_fail(res, 400, "invalid_target", "one audience per token", g);
+            return -1;
+        }
+        r = &ctx->params->p[i];
+    }
+    if (a && r && (a->len != r->len || memcmp(a->value, r->value, a->len))) {
+        token_fail(res, 400, "invalid_target", "audience and resource differ", g);
+        return -1;
+    }
+    if (a == NULL)
+        a = r;
+    g->aud[0] = '\0';
+    proto_interned(ctx, g->client.rec.audiences, allowed, sizeof(allowed));
+    if (a == NULL) {
+        token_default_audience(ctx, g, allowed);
+        return 0;
+    }
+    if (a->len == 0 || a->len > PROTO_SCOPE_MAX || memchr(a->value, ' ', a->len) ||
+        !proto_scope_subset(a->value, a->len, allowed, strlen(allowed))) {
+        token_fail(res, 400, "invalid_target", "the audience is not allowed to this client", g);
+        return -1;
+    }
+    memcpy(g->aud, a->value, a->len);
+    g->aud[a->len] = '\0';
+    return 0;
+}
+
+/* validity_period (WSO2): the token lives min(validity_period, the client's maximum). */
+static int token_ttl(const struct proto_ctx *ctx, struct grant *g, struct proto_response *res)
+{
+    const struct proto_param *p = proto_params_get(ctx->params, "validity_period");
+    uint32_t max =
+        g->client.rec.max_access_ttl ? g->client.rec.max_access_ttl : g->client.rec.access_ttl;
+    char *end;
+    long long v;
+
+    g->ttl = g->client.rec.access_ttl;
+    if (p == NULL)
+        return 0;
+    /* Digits only: strtoll alone would take "\t5", and "5%00x" (a NUL ends its scan). */
+    v = strtoll(p->value, &end, 10);
+    if (p->len == 0 || end != p->value + p->len || v <= 0 || p->value[0] < '0' ||
+        p->value[0] > '9') {
+        token_fail(res, 400, "invalid_request", "validity_period must be a positive number", g);
+        return -1;
+    }
+    g->ttl = v < (long long)max ? (uint32_t)v : max;
+    return 0;
+}
+
+/* Records a token in the shared table and the log.  -ENOSPC when the table is full (or
+ * its audience, never used before, cannot be interned), -EIO when the log cannot take it. */
+static int token_record(const struct proto_ctx *ctx, const struct grant *g, const char *token,
+                        size_t len, uint8_t kind, uint8_t flags, uint32_t ttl)
+{
+    struct shm_token t = {0};
+    int rc;
+    int64_t aud = shm_intern_put(ctx->region, g->aud, strlen(g->aud), ctx->owner);
+
+    if (aud < 0)
+        return -ENOSPC;
+    proto_token_hash(token, len, t.hash);
+    t.client_slot = (uint32_t)g->client.slot;
+    t.client_gen = g->client.gen;
+    t.scope = g->client.rec.scope_base;
+    t.scope_bits = g->bits;
+    t.audience = (uint32_t)aud;
+    t.iat = ctx->now;
+    t.exp = ctx->now + ttl;
+    t.kind = kind;
+    t.flags = flags;
+    t.parent = g->family;
+    t.seq = shm_client_tokens_next(ctx->region, g->client.slot);
+    rc = shm_token_insert(ctx->region, &t, ctx->owner);
+    if (rc == 0 && proto_journal_token_issued(ctx, &t, g->client.rec.id, g->scope, g->aud) < 0)
+        rc = -EIO;
+    return rc;
+}
+
+static int token_mint_jwt(const struct proto_ctx *ctx, const struct grant *g, struct proto_buf *out)
+{
+    char jti[PROTO_TOKEN_CHARS + 1], webid[PROTO_SCOPE_MAX + 1];
+    const struct shm_client *c = &g->client.rec;
+    struct proto_jwt_claims cl = {
+        .sub = c->subject ? proto_interned(ctx, c->subject, webid, sizeof(webid)) : c->id,
+        .client_id = c->id,
+        .scope = g->scope,
+        .aud = g->aud[0] ? g->aud : NULL,
+        .webid = c->subject ? webid : NULL,
+        .iat = ctx->now,
+        .exp = ctx->now + g->ttl,
+        .jti = jti,
+    };
+
+    if (proto_random_token(jti) < 0)
+        return -1;
+    return proto_jwt_mint(ctx, (int)c->jwt_alg, &cl, out);
+}
+
+/* Issues the access token (and refresh token) of g and writes the 200 response. */
+static void token_issue(const struct proto_ctx *ctx, struct grant *g, struct proto_response *res)
+{
+    char refresh[PROTO_TOKEN_CHARS + 1], opaque[PROTO_TOKEN_CHARS + 1];
+    struct proto_buf jwt = {0}, *b = &res->body;
+    const char *access = opaque;
+    size_t access_len = PROTO_TOKEN_CHARS;
+    bool is_jwt = g->client.rec.token_format == PROTO_FORMAT_JWT;
+    int rc;
+
+    if (g->with_refresh) {
+        uint8_t h[32];
+
+        if (proto_random_token(refresh) < 0)
+            goto fail;
+        if (g->family == 0) {
+            proto_token_hash(refresh, PROTO_TOKEN_CHARS, h);
+            memcpy(&g->family, h, sizeof(g->family));
+            g->family |= 1; /* never 0, which means "no grant" */
+        }
+    }
+    if (is_jwt) {
+        /* Retired signing keys stay published max_access_ttl: no JWT may outlive that. */
+        if (ctx->cfg->max_access_ttl && g->ttl > ctx->cfg->max_access_ttl)
+            g->ttl = ctx->cfg->max_access_ttl;
+        if (token_mint_jwt(ctx, g, &jwt) < 0)
+            goto fail;
+        access = jwt.data;
+        access_len = jwt.len;
+    } else if (proto_random_token(opaque) < 0) {
+        goto fail;
+    }
+    rc = token_record(ctx, g, access, access_len, SHM_TOKEN_ACCESS, is_jwt ? SHM_TOKEN_JWT : 0,
+                      g->ttl);
+    if (rc == 0 && g->with_refresh)
+        rc = token_record(ctx, g, refresh, PROTO_TOKEN_CHARS, SHM_TOKEN_REFRESH, 0,
+                          g->client.rec.refresh_ttl ? g->client.rec.refresh_ttl
+                                                    : ctx->cfg->default_refresh_ttl);
+    if (rc == -ENOSPC || rc == -EIO) {
+        token_fail(res, 503, "temporarily_unavailable",
+                   rc == -EIO ? "the token could not be made durable" : "the token table is full",
+                   g);
+        goto done;
+    }
+    if (rc < 0)
+        goto fail;
+    res->status = 200;
+    res->content_type = "application/json";
+    proto_oauth_nostore(res);
+    proto_buf_reset(b);
+    proto_buf_append(b, "{", 1);
+    proto_jsonw_kv_str(b, "access_token", access, access_len);
+    proto_jsonw_kv_str(b, "token_type", "Bearer", 6);
+    proto_jsonw_kv_int(b, "expires_in", g->ttl);
+    proto_jsonw_kv_str(b, "scope", g->scope, (size_t)g->scope_len);
+    if (g->with_refresh)
+        proto_jsonw_kv_str(b, "refresh_token", refresh, PROTO_TOKEN_CHARS);
+    proto_buf_append(b, "}", 1);
+    goto done;
+fail:
+    token_fail(res, 500, "server_error", "the token could not be issued", g);
+done:
+    OPENSSL_cleanse(refresh, sizeof(refresh));
+    OPENSSL_cleanse(opaque, sizeof(opaque));
+    proto_buf_free(&jwt);
+}
+
+static void grant_client_credentials(const struct proto_ctx *ctx, struct grant *g,
+                                     struct proto_response *res)
+{
+    char allowed[PROTO_SCOPE_MAX + 1], defaults[PROTO_SCOPE_MAX + 1];
+
+    proto_interned(ctx, g->client.rec.scopes, allowed, sizeof(allowed));
+    proto_interned(ctx, g->client.rec.default_scopes, defaults, sizeof(defaults));
+    if (token_scope(ctx, g, allowed, defaults, "the client's default scopes are not allowed to it",
+                    res) < 0 ||
+        token_audience(ctx, g, res) < 0 || token_ttl(ctx, g, res) < 0)
+        return;
+    g->with_refresh = (g->client.rec.grant_types & PROTO_GRANT_REFRESH_TOKEN) != 0;
+    if (proto_token_limit(ctx, &g->client, g->with_refresh ? 2 : 1, NULL, res) < 0)
+        return;
+    token_issue(ctx, g, res);
+}
+
+/* A refresh grant may not outlive a change of the client: what the admin took away from
+ * it since (scopes: token_scope; the audience: here) is refused, as Hydra does, not
+ * silently granted. */
+static int token_still_allowed(const struct proto_ctx *ctx, struct grant *g,
+                               struct proto_response *res)
+{
+    char allowed[PROTO_SCOPE_MAX + 1];
+
+    /* The issuer is the default audience of a JWT client without audiences: never refused. */
+    proto_interned(ctx, g->client.rec.audiences, allowed, sizeof(allowed));
+    if (g->aud[0] && strcmp(g->aud, ctx->cfg->issuer) != 0 &&
+        !proto_scope_subset(g->aud, strlen(g->aud), allowed, strlen(allowed))) {
+        token_fail(res, 400, "invalid_target",
+                   "the client is no longer allowed the audience of this grant", g);
+        return -1;
+    }
+    return 0;
+}
+
+/* Finds the presented refresh token and, when `take`, marks it used (revoked): of two
+ * concurrent refreshes with one token, exactly one wins. */
+static int grant_take_refresh(const struct proto_ctx *ctx, struct grant *g, struct shm_token *old,
+                              bool take)
+{
+    const struct proto_param *p = proto_params_get(ctx->params, "refresh_token");
+    struct shm_entry e;
+    uint8_t h[32];
+    int rc;
+
+    if (p == NULL || p->len == 0)
+        return -EINVAL;
+    proto_token_hash(p->value, p->len, h);
+    do {
+        if (shm_table_lookup(ctx->region->tokens, h, &e) < 0)
+            return -ENOENT;
+        shm_token_decode(e.words, old);
+        old->revoked = e.revoked;
+        if (old->kind != SHM_TOKEN_REFRESH || old->client_slot != g->client.slot ||
+            shm_token_state(ctx->region, old, ctx->now) != SHM_TOKEN_ACTIVE)
+            return -ENOENT;
+        rc = take ? proto_token_retire(ctx, &e) : 0;
+    } while (rc == -EAGAIN);
+    if (rc < 0)
+        return -ENOENT;
+    return take && proto_journal_token_revoked(ctx, h) < 0 ? -EIO : 0;
+}
+
+static void grant_refresh(const struct proto_ctx *ctx, struct grant *g, struct proto_response *res)
+{
+    char granted[PROTO_SCOPE_MAX + 1];
+    struct shm_token old;
+    int rc = grant_take_refresh(ctx, g, &old, false);
+
+    if (rc == -EINVAL) {
+        token_fail(res, 400, "invalid_request", "refresh_token is required", g);
+        return;
+    }
+    if (rc < 0) {
+        token_fail(res, 400, "invalid_grant",
+                   "the refresh token is unknown, expired, revoked or another client's", g);
+        return;
+    }
+    shm_token_scope(ctx->region, &old, granted, sizeof(granted));
+    proto_interned(ctx, old.audience, g->aud, sizeof(g->aud));
+    if (token_scope(ctx, g, granted, granted,
+                    "the client is no longer allowed a scope of this grant; ask for fewer",
+                    res) < 0 ||
+        token_still_allowed(ctx, g, res) < 0 || token_ttl(ctx, g, res) < 0)
+        return;
+    /* Only a request that will be granted uses the refresh token up: a typo in scope or
+     * validity_period, or a client at its limit, must not end the client's grant.  The
+     * used token makes room for one of the two new ones, and is not evicted for them. */
+    if (proto_token_limit(ctx, &g->client, 1, old.hash, res) < 0)
+        return;
+    rc = grant_take_refresh(ctx, g, &old, true);
+    if (rc == -EIO) {
+        token_fail(res, 503, "temporarily_unavailable", "the change could not be made durable", g);
+        return;
+    }
+    if (rc < 0) {
+        token_fail(res, 400, "invalid_grant", "the refresh token was used or revoked meanwhile", g);
+        return;
+    }
+    g->family = old.parent;
+    g->with_refresh = true;
+    token_issue(ctx, g, res);
+}
+
+void proto_token_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,
+                          struct proto_response *res)
+{
+    struct grant g;
+    const struct proto_param *gt;
+
+    memset(&g, 0, sizeof(g));
+    if (proto_oauth_params(ctx, req, res) < 0)
+        return;
+    gt = proto_params_get(ctx->params, "grant_type");
+    if (gt == NULL) {
+        token_fail(res, 400, "invalid_request", "grant_type is required", NULL);
+        return;
+    }
+    if (proto_oauth_client(ctx, req, &g.client, res) < 0)
+        return;
+    if (strcmp(gt->value, "client_credentials") == 0) {
+        if (!(g.client.rec.grant_types & PROTO_GRANT_CLIENT_CREDENTIALS))
+            token_fail(res, 400, "unauthorized_client",
+                       "the client may not use the client_credentials grant", &g);
+        else
+            grant_client_credentials(ctx, &g, res);
+    } else if (strcmp(gt->value, "refresh_token") == 0) {
+        if (!(g.client.rec.grant_types & PROTO_GRANT_REFRESH_TOKEN))
+            token_fail(res, 400, "unauthorized_client",
+                       "the client may not use the refresh_token grant", &g);
+        else
+            grant_refresh(ctx, &g, res);
+    } else {
+        token_fail(res, 400, "unsupported_grant_type",
+                   "grant_type must be client_credentials or refresh_token", &g);
+    }
+}
