@@ -81,6 +81,8 @@ bool proto_http_take_continue(struct proto_http *h);
 /* True when some bytes of an unfinished request have arrived. */
 bool proto_http_partial(const struct proto_http *h);
 
+/* What handlers read from a request (proto/http/request.c). */
+
 /* Case-insensitive lookup of a header's value; NULL span (len 0, found false) when absent.
  * A repeated header gives its first value. */
 bool proto_request_header(const struct proto_request *r, const char *name, struct proto_span *v);
@@ -93,6 +95,12 @@ bool proto_request_single_header(const struct proto_request *r, const char *name
  * RFC 9110 §8.3.1 allows; false when absent, repeated, or another type
  * ("application/jsonx"). */
 bool proto_request_media_type_is(const struct proto_request *r, const char *type);
+
+/* The credentials after `scheme` ("Bearer", matched in any case, RFC 9110 §11.1) in the
+ * Authorization header, blanks around them dropped, and their length in *len; NULL for
+ * another scheme, none, or nothing after it.  A repeated header gives its first value. */
+const char *proto_request_credentials(const struct proto_request *r, const char *scheme,
+                                      size_t *len);
 
 static inline const char *proto_span_ptr(const struct proto_request *r, struct proto_span s)
 {

@@ -75,33 +75,11 @@ int proto_oauth_params(const struct proto_ctx *ctx, const struct proto_request *
     return 0;
 }
 
-/* The credentials after `scheme` (matched case-insensitively, RFC 9110 §11.1) in the
- * Authorization header, blanks around them dropped; NULL for another scheme or none. */
-static const char *oauth_credentials(const struct proto_request *req, const char *scheme,
-                                     size_t *len)
-{
-    size_t n = strlen(scheme), skip = n + 1;
-    struct proto_span v;
-    const char *p;
-
-    if (!proto_request_header(req, "authorization", &v))
-        return NULL;
-    p = proto_span_ptr(req, v);
-    if (v.len <= skip || strncasecmp(p, scheme, n) != 0 || p[n] != ' ')
-        return NULL;
-    while (skip < v.len && p[skip] == ' ')
-        skip++;
-    *len = v.len - skip;
-    while (*len && p[skip + *len - 1] == ' ')
-        (*len)--;
-    return *len ? p + skip : NULL;
-}
-
 const char *proto_bearer(const struct proto_request *req, size_t *len)
 {
-    const char *token = oauth_credentials(req, "Bearer", len);
+    const char *token = proto_request_credentials(req, "Bearer", len);
 
-    return token ? token : oauth_credentials(req, "DPoP", len);
+    return token ? token : proto_request_credentials(req, "DPoP", len);
 }
 
 #define CRED_MAX 512
@@ -385,7 +363,7 @@ int proto_admin_check(const struct proto_ctx *ctx, const struct proto_request *r
     size_t len;
     /* Bearer only (RFC 6750): the admin token is bound to no key, so a DPoP scheme
      * carrying it would claim a proof of possession that nothing checks. */
-    const char *token = oauth_credentials(req, "Bearer", &len);
+    const char *token = proto_request_credentials(req, "Bearer", &len);
 
     if (ctx->cfg->admin_enabled && token) {
         proto_sha256(token, len, h);

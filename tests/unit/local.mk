@@ -2,6 +2,7 @@
 UNIT_TESTS += \
 	tests/unit/proto/buf_test \
 	tests/unit/proto/http/http_test \
+	tests/unit/proto/http/request_test \
 	tests/unit/proto/oauth/params_test \
 	tests/unit/proto/oauth/auth_limit_test \
 	tests/unit/proto/http/router_test \
@@ -16,6 +17,9 @@ tests_unit_proto_buf_test_LDADD = $(UNIT_LDADD)
 tests_unit_proto_http_http_test_SOURCES = tests/unit/proto/http/http_test.c
 tests_unit_proto_http_http_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_http_http_test_LDADD = $(UNIT_LDADD)
+tests_unit_proto_http_request_test_SOURCES = tests/unit/proto/http/request_test.c
+tests_unit_proto_http_request_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_proto_http_request_test_LDADD = $(UNIT_LDADD)
 tests_unit_proto_oauth_params_test_SOURCES = tests/unit/proto/oauth/params_test.c
 tests_unit_proto_oauth_params_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_oauth_params_test_LDADD = $(UNIT_LDADD)

@@ -382,62 +382,6 @@ static void test_partial_flag(void **state)
     assert_false(proto_http_partial(&h));
 }
 
-/* ---- header values ------------------------------------------------------------------ */
-
-/* Content-Type as the endpoints read it: the media type, case-insensitive, then nothing
- * or parameters after optional whitespace (RFC 9110 §8.3.1). */
-static void test_media_type(void **state)
-{
-    static const struct {
-        const char *value;
-        bool form, json;
-    } cases[] = {
-        {"application/json", false, true},
-        {"APPLICATION/Json", false, true},
-        {"application/json; charset=utf-8", false, true},
-        {"application/json;charset=UTF-8", false, true},
-        {"application/json ; charset=utf-8", false, true},
-        {"application/json\t;x=y", false, true},
-        {"application/json   ", false, true},
-        {"application/x-www-form-urlencoded", true, false},
-        {"Application/X-WWW-Form-Urlencoded; charset=utf-8", true, false},
-        {"application/jsonx", false, false},
-        {"application/json+x", false, false},
-        {"application/json x", false, false},
-        {"application/json,text/plain", false, false},
-        {"application/x-www-form-urlencodedx", false, false},
-        {"text/plain", false, false},
-        {"text/plain; application/json", false, false},
-        {"multipart/form-data; boundary=x", false, false},
-        {"application/", false, false},
-        {"", false, false},
-    };
-    char buf[256];
-    struct proto_http h;
-    const struct proto_request *r;
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\nHost: h\r\nContent-Type: %s\r\n\r\n",
-                 cases[i].value);
-        r = parse_one(&h, buf, &default_limits);
-        if (proto_request_media_type_is(r, "application/json") != cases[i].json ||
-            proto_request_media_type_is(r, "application/x-www-form-urlencoded") != cases[i].form)
-            print_error("Content-Type: %s\n", cases[i].value);
-        assert_int_equal(proto_request_media_type_is(r, "application/json"), cases[i].json);
-        assert_int_equal(proto_request_media_type_is(r, "application/x-www-form-urlencoded"),
-                         cases[i].form);
-    }
-    r = parse_one(&h, "POST / HTTP/1.1\r\nHost: h\r\n\r\n", &default_limits);
-    assert_false(proto_request_media_type_is(r, "application/json"));
-    /* two Content-Types: one reader takes the first, another the last; neither is taken */
-    r = parse_one(&h,
-                  "POST / HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
-                  "content-type: application/json\r\n\r\n",
-                  &default_limits);
-    assert_false(proto_request_media_type_is(r, "application/json"));
-}
-
 /* ---- keep-alive --------------------------------------------------------------------- */
 
 static void test_keep_alive(void **state)
@@ -1083,7 +1027,6 @@ int main(void)
         cmocka_unit_test(test_body_incomplete),
         cmocka_unit_test(test_partial_flag),
         cmocka_unit_test(test_keep_alive),
-        cmocka_unit_test(test_media_type),
         cmocka_unit_test(test_bytewise_equals_whole),
         cmocka_unit_test(test_bytewise_spans),
         cmocka_unit_test(test_pipelined_transcript),
