@@ -14,6 +14,7 @@
 #include "proto/buf.h"
 #include "proto/ctx.h"
 #include "proto/oauth/oauth.h"
+#include "proto/oauth/scope.h"
 #include "proto/http/router.h"
 #include "shm/client.h"
 

@@ -17,6 +17,7 @@
 #include "proto/admin/admin.h"
 #include "proto/jsonw.h"
 #include "proto/jose/jwt.h"
+#include "proto/oauth/scope.h"
 #include "proto/oauth/secret.h"
 #include "shm/intern.h"
 #include "shm/scope.h"
@@ -45,29 +46,10 @@ static void cj_quote(const char *s, char out[48])
     out[i] = '\0';
 }
 
-/* RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
-static bool cj_scope_char(unsigned char c)
-{
-    return c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
-}
-
 /* Audiences are URIs or names: visible ASCII, no space (the list separator). */
 static bool cj_audience_char(unsigned char c)
 {
     return c >= 0x21 && c <= 0x7e;
-}
-
-static bool cj_list_has(const char *set, size_t slen, const char *tok, size_t tlen)
-{
-    for (size_t i = 0; i < slen;) {
-        const char *sp = memchr(set + i, ' ', slen - i);
-        size_t j = sp ? (size_t)(sp - set) : slen;
-
-        if (j - i == tlen && memcmp(set + i, tok, tlen) == 0)
-            return true;
-        i = j + 1;
-    }
-    return false;
 }
 
 /* A JSON array of tokens into space-delimited text, each token once, at most
@@ -90,8 +72,8 @@ static int cj_list(json_t *v, const char *field, bool (*ok)(unsigned char),
         for (size_t k = 0; k < n; k++)
             if (!ok((unsigned char)s[k]))
                 return cj_fail(why, "%s[%zu] holds a character that is not allowed%s", field, i,
-                               ok == cj_scope_char ? " (RFC 6749 section 3.3)" : "");
-        if (cj_list_has(out, o, s, n))
+                               ok == proto_scope_char_ok ? " (RFC 6749 section 3.3)" : "");
+        if (proto_scope_has(out, o, s, n))
             continue;
         if (o + (o ? 1 : 0) + n > PROTO_SCOPE_MAX)
             return cj_fail(why, "%s is longer than %d bytes when joined by spaces", field,
@@ -107,13 +89,13 @@ static int cj_list(json_t *v, const char *field, bool (*ok)(unsigned char),
 
 static int cj_scopes(json_t *v, const char *field, struct proto_client_input *in, char *why)
 {
-    return cj_list(v, field, cj_scope_char, in->scopes, why);
+    return cj_list(v, field, proto_scope_char_ok, in->scopes, why);
 }
 
 static int cj_default_scopes(json_t *v, const char *field, struct proto_client_input *in, char *why)
 {
     in->has_default_scopes = true;
-    return cj_list(v, field, cj_scope_char, in->default_scopes, why);
+    return cj_list(v, field, proto_scope_char_ok, in->default_scopes, why);
 }
 
 static int cj_audiences(json_t *v, const char *field, struct proto_client_input *in, char *why)
@@ -407,25 +389,6 @@ int proto_client_build(const struct proto_ctx *ctx, const struct proto_client_in
     return 0;
 }
 
-/* ,"name":["a","b"] from space-delimited text. */
-static int cj_write_list(struct proto_buf *b, const char *name, const char *text)
-{
-    size_t len = strlen(text);
-    int rc = proto_jsonw_kv_raw(b, name, "[");
-
-    for (size_t i = 0; rc == 0 && i < len;) {
-        const char *sp = memchr(text + i, ' ', len - i);
-        size_t j = sp ? (size_t)(sp - text) : len;
-
-        if (j > i && b->data[b->len - 1] != '[')
-            rc = proto_buf_append(b, ",", 1);
-        if (j > i && rc == 0)
-            rc = proto_jsonw_str(b, text + i, j - i);
-        i = j + 1;
-    }
-    return rc == 0 ? proto_buf_append(b, "]", 1) : -1;
-}
-
 static int cj_write_grants(struct proto_buf *b, uint32_t grants)
 {
     int rc = proto_jsonw_kv_raw(b, "grant_types", "[");
@@ -447,10 +410,11 @@ int proto_client_json(const struct proto_ctx *ctx, const struct shm_client *c, s
 
     rc |= proto_jsonw_kv_str(b, "client_id", c->id, strnlen(c->id, sizeof(c->id)));
     rc |= proto_jsonw_kv_str(b, "name", c->name, strnlen(c->name, sizeof(c->name)));
-    rc |= cj_write_list(b, "scopes", proto_interned(ctx, c->scopes, text, sizeof(text)));
-    rc |= cj_write_list(b, "default_scopes",
-                        proto_interned(ctx, c->default_scopes, text, sizeof(text)));
-    rc |= cj_write_list(b, "audiences", proto_interned(ctx, c->audiences, text, sizeof(text)));
+    rc |= proto_scope_list_json(b, "scopes", proto_interned(ctx, c->scopes, text, sizeof(text)));
+    rc |= proto_scope_list_json(b, "default_scopes",
+                                proto_interned(ctx, c->default_scopes, text, sizeof(text)));
+    rc |= proto_scope_list_json(b, "audiences",
+                                proto_interned(ctx, c->audiences, text, sizeof(text)));
     rc |= cj_write_grants(b, c->grant_types);
     rc |= proto_jsonw_kv_str(b, "token_format", format, strlen(format));
     rc |= proto_jsonw_kv_str(b, "jwt_alg", alg, strlen(alg));

@@ -14,6 +14,7 @@
 #include "proto/jose/jwt.h"
 #include "proto/jose/keys.h"
 #include "proto/oauth/oauth.h"
+#include "proto/oauth/scope.h"
 
 #define AUTH_METHODS "[\"client_secret_basic\",\"client_secret_post\"]"
 
@@ -31,28 +32,6 @@ static int discovery_url(struct proto_buf *b, const char *name, const char *issu
     rc |= proto_buf_append(b, issuer, n);
     rc |= proto_buf_append_str(b, path);
     rc |= proto_buf_append(b, "\"", 1);
-    return rc ? -1 : 0;
-}
-
-/* scopes_supported: the configured space-delimited list as a JSON array. */
-static int discovery_scopes(struct proto_buf *b, const char *scopes)
-{
-    size_t i = 0, len = strlen(scopes);
-    int rc = proto_jsonw_kv_raw(b, "scopes_supported", "[");
-
-    while (i < len) {
-        size_t j = i;
-
-        while (j < len && scopes[j] != ' ')
-            j++;
-        if (j > i) {
-            if (b->data[b->len - 1] != '[')
-                rc |= proto_buf_append(b, ",", 1);
-            rc |= proto_jsonw_str(b, scopes + i, j - i);
-        }
-        i = j + 1;
-    }
-    rc |= proto_buf_append(b, "]", 1);
     return rc ? -1 : 0;
 }
 
@@ -78,7 +57,7 @@ int proto_discovery_build(const struct proto_config *cfg, struct proto_buf *b)
                              "[\"ES256\",\"EdDSA\",\"RS256\"]");
     rc |= proto_jsonw_kv_raw(b, "response_types_supported", "[]");
     if (cfg->scopes_supported && cfg->scopes_supported[0])
-        rc |= discovery_scopes(b, cfg->scopes_supported);
+        rc |= proto_scope_list_json(b, "scopes_supported", cfg->scopes_supported);
     rc |= proto_buf_append(b, "}", 1);
     return rc ? -1 : 0;
 }

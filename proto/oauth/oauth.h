@@ -24,8 +24,6 @@
 #define PROTO_FORMAT_OPAQUE 0
 #define PROTO_FORMAT_JWT 1
 
-#define PROTO_SCOPE_MAX 280 /* the interned string limit */
-
 enum proto_auth_method { PROTO_AUTH_NONE, PROTO_AUTH_BASIC, PROTO_AUTH_POST };
 
 /* An authenticated client, as it was when authenticated. */
@@ -57,12 +55,6 @@ void proto_oauth_error(struct proto_response *res, int status, const char *error
                        const char *description, enum proto_auth_method method);
 /* Sets Cache-Control: no-store and Pragma: no-cache. */
 void proto_oauth_nostore(struct proto_response *res);
-
-/* True when every space-delimited scope of `want` is in `have`. */
-bool proto_scope_subset(const char *want, size_t wlen, const char *have, size_t hlen);
-/* Copies s into out (cap bytes) with single spaces and no duplicates; returns the length
- * or -1 when it does not fit or holds a character RFC 6749 §3.3 forbids. */
-int proto_scope_normalize(const char *s, size_t len, char *out, size_t cap);
 
 /* Interned text of id into buf; "" when 0 or unknown. */
 const char *proto_interned(const struct proto_ctx *ctx, uint32_t id, char *buf, size_t cap);

@@ -16,6 +16,7 @@
 #include "proto/jsonw.h"
 #include "proto/jose/jwt.h"
 #include "proto/oauth/oauth.h"
+#include "proto/oauth/scope.h"
 #include "proto/oauth/secret.h"
 #include "shm/client_tokens.h"
 #include "shm/intern.h"

@@ -11,6 +11,7 @@
 
 #include "proto/jose/jwt.h"
 #include "proto/oauth/oauth.h"
+#include "proto/oauth/scope.h"
 #include "proto/oauth/token_resolve.h"
 #include "shm/intern.h"
 #include "shm/scope.h"

@@ -15,6 +15,7 @@
 #include "proto/oauth/handlers.h"
 #include "proto/jsonw.h"
 #include "proto/oauth/oauth.h"
+#include "proto/oauth/scope.h"
 #include "proto/oauth/token_resolve.h"
 
 static void validate_refuse(struct proto_response *res, int status, const char *error,
