@@ -11,6 +11,7 @@
 
 #include "proto/buf.h"
 #include "proto/oauth/params.h"
+#include "shm/intern.h"
 #include "shm/region.h"
 
 struct proto_keys;
@@ -108,6 +109,15 @@ static inline int proto_journal_client_deleted(const struct proto_ctx *ctx, cons
     const struct proto_journal *j = ctx->journal;
 
     return j ? j->client_deleted(j->arg, id, generation, version) : 0;
+}
+
+/* The text of interned string id into buf (cap bytes), "" when id is 0 or unknown; buf. */
+static inline const char *proto_interned(const struct proto_ctx *ctx, uint32_t id, char *buf,
+                                         size_t cap)
+{
+    if (shm_intern_get(ctx->region, id, buf, cap) < 0)
+        buf[0] = '\0';
+    return buf;
 }
 
 #endif

@@ -14,6 +14,7 @@
 #include "proto/oauth/scope.h"
 #include "proto/oauth/token_resolve.h"
 #include "proto/oauth/secret.h"
+#include "proto/oauth/tokens.h"
 
 static void introspect_inactive(struct proto_response *res)
 {

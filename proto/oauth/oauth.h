@@ -56,42 +56,9 @@ void proto_oauth_error(struct proto_response *res, int status, const char *error
 /* Sets Cache-Control: no-store and Pragma: no-cache. */
 void proto_oauth_nostore(struct proto_response *res);
 
-/* Interned text of id into buf; "" when 0 or unknown. */
-const char *proto_interned(const struct proto_ctx *ctx, uint32_t id, char *buf, size_t cap);
-
-/* Makes room under the client's limit of live tokens for a grant that adds n of them
- * (proto/oauth/token_limit.c): revokes the client's oldest (durably) under the evict policy, or
- * refuses.  A live token whose hash is skip (may be NULL) is left alone.  0, or -1 with
- * the answer (429 with Retry-After, or 503) written to res. */
-int proto_token_limit(const struct proto_ctx *ctx, const struct proto_client *c, unsigned n,
-                      const uint8_t *skip, struct proto_response *res);
-
-/* Hash of a token as the shared table keys it. */
-void proto_token_hash(const char *token, size_t len, uint8_t out[32]);
-/* Finds the entry of a presented token.  0 and *t, or -ENOENT. */
-int proto_token_find(const struct proto_ctx *ctx, const char *token, size_t len,
-                     struct shm_token *t);
-/* Whether a revoked t must keep its entry (flagged) until it expires: a JWT, when unknown
- * JWTs are verified by signature (its entry is what refuses it).  Any other revoked token
- * may as well be unknown, and its entry is freed. */
-bool proto_token_kept_revoked(const struct proto_ctx *ctx, const struct shm_token *t);
-/* Revokes the token found as e: frees its entry, or flags it when it must be kept.  As
- * shm_token_revoke_entry: 0 when this call did it, -EAGAIN (look it up again), ... */
-int proto_token_retire(const struct proto_ctx *ctx, const struct shm_entry *e);
-/* Revokes t and, for a refresh token, every token of its grant (same parent family), and
- * logs the revocations.  0, or -EIO when one could not be logged (answer 503). */
-int proto_token_revoke_grant(const struct proto_ctx *ctx, const struct shm_token *t);
-
-/* A stable public id of a token (jti of opaque tokens, session id): the base64url of the
- * first 16 bytes of its hash, 22 characters and a NUL. */
-void proto_token_id(const struct shm_token *t, char out[24]);
-
 /* Checks the admin token, sent as `Authorization: Bearer` (no other scheme), in constant
  * time.  0, or -1 with 401 written to res. */
 int proto_admin_check(const struct proto_ctx *ctx, const struct proto_request *req,
                       struct proto_response *res);
-
-/* Reads the Bearer (or DPoP) token of an Authorization header; NULL when there is none. */
-const char *proto_bearer(const struct proto_request *req, size_t *len);
 
 #endif

@@ -15,6 +15,7 @@
 #include "proto/oauth/handlers.h"
 #include "proto/oauth/oauth.h"
 #include "proto/oauth/token_resolve.h"
+#include "proto/oauth/tokens.h"
 
 /* RFC 7009 §2.2.1: a revocation that cannot be recorded now (the token table is full). */
 static void revoke_unavailable(struct proto_response *res, enum proto_auth_method method)

@@ -18,6 +18,8 @@
 #include "proto/oauth/oauth.h"
 #include "proto/oauth/scope.h"
 #include "proto/oauth/secret.h"
+#include "proto/oauth/token_limit.h"
+#include "proto/oauth/tokens.h"
 #include "shm/client_tokens.h"
 #include "shm/intern.h"
 #include "shm/scope.h"

@@ -14,6 +14,8 @@
 #include <stdio.h>
 
 #include "proto/oauth/oauth.h"
+#include "proto/oauth/token_limit.h"
+#include "proto/oauth/tokens.h"
 #include "shm/client_tokens.h"
 #include "shm/stats.h"
 

@@ -13,6 +13,7 @@
 #include "proto/oauth/oauth.h"
 #include "proto/oauth/scope.h"
 #include "proto/oauth/token_resolve.h"
+#include "proto/oauth/tokens.h"
 #include "shm/intern.h"
 #include "shm/scope.h"
 #include "shm/stats.h"
@@ -109,4 +110,11 @@ int proto_token_resolve(const struct proto_ctx *ctx, const char *token, size_t l
         return -ENOENT;
     }
     return resolve_jwt(ctx, token, len, t, client);
+}
+
+const char *proto_bearer(const struct proto_request *req, size_t *len)
+{
+    const char *token = proto_request_credentials(req, "Bearer", len);
+
+    return token ? token : proto_request_credentials(req, "DPoP", len);
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "proto/ctx.h"
+#include "proto/http/http.h"
 #include "shm/client.h"
 #include "shm/token.h"
 
@@ -23,5 +24,9 @@
  * client is gone.  Called by validate, introspect and revoke. */
 int proto_token_resolve(const struct proto_ctx *ctx, const char *token, size_t len,
                         struct shm_token *t, struct shm_client *client);
+
+/* The token of an Authorization header of the Bearer (or DPoP) scheme, and its length in
+ * *len; NULL when there is none.  Called by validate and DELETE /Session. */
+const char *proto_bearer(const struct proto_request *req, size_t *len);
 
 #endif

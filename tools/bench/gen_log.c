@@ -35,6 +35,7 @@
 
 #include "proto/oauth/oauth.h"
 #include "proto/oauth/secret.h"
+#include "proto/oauth/tokens.h"
 #include "shm/token.h"
 #include "store/writer.h"
 

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "proto/oauth/token_resolve.h"
+#include "proto/oauth/tokens.h"
 #include "shm/stats.h"
 #include "shm/token.h"
 #include "tests/unit/proto/jose/jwt_fixture.h"
