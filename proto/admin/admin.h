@@ -77,6 +77,11 @@ void proto_client_cursor_encode(uint64_t slot, char out[PROTO_CLIENT_CURSOR_MAX]
 /* 0 and *slot, or -EINVAL for text that is not a cursor of ours. */
 int proto_client_cursor_decode(const char *s, size_t len, uint64_t *slot);
 
+/* Checks the admin token, sent as `Authorization: Bearer` (no other scheme), in constant
+ * time (proto/admin/admin_auth.c).  0, or -EACCES with 401 written to res. */
+int proto_admin_check(const struct proto_ctx *ctx, const struct proto_request *req,
+                      struct proto_response *res);
+
 /* Handlers (proto/http/routes.c): /admin/clients and /admin/clients/{id}[/secret]. */
 void proto_admin_clients_list(const struct proto_ctx *ctx, const struct proto_request *req,
                               struct proto_response *res);
@@ -89,6 +94,11 @@ void proto_admin_client_put(const struct proto_ctx *ctx, const struct proto_requ
 void proto_admin_client_delete(const struct proto_ctx *ctx, const struct proto_request *req,
                                struct proto_response *res);
 void proto_admin_client_post(const struct proto_ctx *ctx, const struct proto_request *req,
+                             struct proto_response *res);
+/* POST /admin/keys/rotate (proto/admin/admin_keys.c): new signing keys.  Optional alg
+ * (query or body, form or JSON): ES256, EdDSA or RS256 rotates that one; absent or "all"
+ * rotates all three.  200 with the key list. */
+void proto_admin_keys_rotate(const struct proto_ctx *ctx, const struct proto_request *req,
                              struct proto_response *res);
 /* GET /admin/sessions (proto/admin/admin_sessions.c): checks the query, then defers the answer
  * to the store process (proto_response_defer). */

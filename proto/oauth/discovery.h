@@ -1,7 +1,7 @@
 /*
  * Discovery and keys over HTTP: the authorization server metadata (RFC 8414) at
  * /.well-known/oauth-authorization-server and /.well-known/openid-configuration, the JWK
- * Set at /oauth2/jwks, and POST /admin/keys/rotate.
+ * Set at /oauth2/jwks.
  */
 #ifndef PROTO_DISCOVERY_H
 #define PROTO_DISCOVERY_H
@@ -21,9 +21,4 @@ void proto_discovery_endpoint(const struct proto_ctx *ctx, const struct proto_re
                               struct proto_response *res);
 void proto_jwks_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,
                          struct proto_response *res);
-/* Admin: new signing keys.  Optional alg (query or body, form or JSON): ES256, EdDSA or
- * RS256 rotates that one; absent or "all" rotates all three.  200 with the key list. */
-void proto_admin_keys_rotate(const struct proto_ctx *ctx, const struct proto_request *req,
-                             struct proto_response *res);
-
 #endif

@@ -56,9 +56,4 @@ void proto_oauth_error(struct proto_response *res, int status, const char *error
 /* Sets Cache-Control: no-store and Pragma: no-cache. */
 void proto_oauth_nostore(struct proto_response *res);
 
-/* Checks the admin token, sent as `Authorization: Bearer` (no other scheme), in constant
- * time.  0, or -1 with 401 written to res. */
-int proto_admin_check(const struct proto_ctx *ctx, const struct proto_request *req,
-                      struct proto_response *res);
-
 #endif

@@ -1,8 +1,7 @@
 /*
  * Unit tests of proto/oauth/discovery.c: the RFC 8414 document (URLs from the issuer, the lists
  * it promises, scopes_supported only when configured), and the routed endpoints over real
- * parsed requests: both well-known paths, the JWK Set with its cache lifetime, and
- * POST /admin/keys/rotate (admin token, alg from the query or a JSON or form body).
+ * parsed requests: both well-known paths, and the JWK Set with its cache lifetime.
  */
 #include "autoconfig.h"
 
@@ -13,12 +12,7 @@
 #include <cmocka.h>
 
 #include "proto/oauth/discovery.h"
-#include "proto/http/http.h"
-#include "proto/http/response.h"
-#include "proto/http/router.h"
-#include "tests/unit/proto/jose/jwt_fixture.h"
-
-#define ADMIN_TOKEN "admin-token-0123456789abcdef"
+#include "tests/unit/proto/routed_fixture.h"
 
 static json_t *build(const char *issuer, const char *scopes)
 {
@@ -85,59 +79,9 @@ static void test_document(void **state)
 
 /* ---- routed requests ------------------------------------------------------------------ */
 
-struct http_fx {
-    struct fx *f;
-    struct proto_http http;
-    struct proto_limits limits;
-    struct proto_response res;
-    char in[8192];
-};
-
-static int http_setup(void **state)
-{
-    struct http_fx *h = calloc(1, sizeof(*h));
-    void *inner;
-
-    if (h == NULL || fx_setup(&inner) < 0)
-        return -1;
-    h->f = inner;
-    h->f->cfg.admin_enabled = true;
-    proto_sha256(ADMIN_TOKEN, strlen(ADMIN_TOKEN), h->f->cfg.admin_token_hash);
-    h->limits = (struct proto_limits){8192, 16384, 64};
-    *state = h;
-    return 0;
-}
-
-static int http_teardown(void **state)
-{
-    struct http_fx *h = *state;
-    void *inner = h->f;
-
-    proto_response_free(&h->res);
-    fx_teardown(&inner);
-    free(h);
-    return 0;
-}
-
-/* Parses `raw` as one request and routes it through the server's table. */
-static struct proto_response *request(struct http_fx *h, const char *raw)
-{
-    snprintf(h->in, sizeof(h->in), "%s", raw);
-    proto_http_init(&h->http, &h->limits);
-    assert_int_equal(proto_http_feed(&h->http, h->in, strlen(h->in)), PROTO_HTTP_REQUEST);
-    proto_response_reset(&h->res);
-    proto_router_dispatch(proto_routes, proto_nroutes, &h->f->ctx, &h->http.req, &h->res);
-    return &h->res;
-}
-
-static bool has_header(const struct proto_response *r, const char *line)
-{
-    return r->headers.len && memmem(r->headers.data, r->headers.len, line, strlen(line));
-}
-
 static void test_wellknown_endpoints(void **state)
 {
-    struct http_fx *h = *state;
+    struct rfx *h = *state;
     static const char *const paths[] = {"/.well-known/oauth-authorization-server",
                                         "/.well-known/openid-configuration"};
     char raw[256];
@@ -147,10 +91,10 @@ static void test_wellknown_endpoints(void **state)
         json_t *j;
 
         snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", paths[i]);
-        r = request(h, raw);
+        r = rfx_request(h, raw);
         assert_int_equal(r->status, 200);
         assert_string_equal(r->content_type, "application/json");
-        assert_true(has_header(r, "Cache-Control: public, max-age=" PROTO_METADATA_MAX_AGE));
+        assert_true(rfx_has_header(r, "Cache-Control: public, max-age=" PROTO_METADATA_MAX_AGE));
         j = json_loadb(r->body.data, r->body.len, 0, NULL);
         assert_string_equal(json_string_value(json_object_get(j, "issuer")), FX_ISSUER);
         json_decref(j);
@@ -158,70 +102,30 @@ static void test_wellknown_endpoints(void **state)
     /* Built once by the master: served as is. */
     h->f->cfg.metadata = "{\"issuer\":\"prebuilt\"}";
     h->f->cfg.metadata_len = strlen(h->f->cfg.metadata);
-    request(h, "GET /.well-known/openid-configuration HTTP/1.1\r\nHost: x\r\n\r\n");
+    rfx_request(h, "GET /.well-known/openid-configuration HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(h->res.body.len, h->f->cfg.metadata_len);
     h->f->cfg.metadata = NULL;
 }
 
 static void test_jwks_endpoint(void **state)
 {
-    struct http_fx *h = *state;
-    struct proto_response *r = request(h, "GET /oauth2/jwks HTTP/1.1\r\nHost: x\r\n\r\n");
+    struct rfx *h = *state;
+    struct proto_response *r = rfx_request(h, "GET /oauth2/jwks HTTP/1.1\r\nHost: x\r\n\r\n");
     json_t *j;
 
     assert_int_equal(r->status, 200);
-    assert_true(has_header(r, "Cache-Control: public, max-age=" PROTO_JWKS_MAX_AGE));
+    assert_true(rfx_has_header(r, "Cache-Control: public, max-age=" PROTO_JWKS_MAX_AGE));
     j = json_loadb(r->body.data, r->body.len, 0, NULL);
     assert_int_equal(json_array_size(json_object_get(j, "keys")), 3);
     json_decref(j);
-}
-
-static int keys_in_jwks(struct http_fx *h)
-{
-    struct proto_response *r = request(h, "GET /oauth2/jwks HTTP/1.1\r\nHost: x\r\n\r\n");
-    json_t *j = json_loadb(r->body.data, r->body.len, 0, NULL);
-    int n = (int)json_array_size(json_object_get(j, "keys"));
-
-    json_decref(j);
-    return n;
-}
-
-static void test_rotate_endpoint(void **state)
-{
-    struct http_fx *h = *state;
-    struct proto_response *r;
-
-    r = request(h, "POST /admin/keys/rotate HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r->status, 401);
-    r = request(h, "POST /admin/keys/rotate?alg=ES256 HTTP/1.1\r\nHost: x\r\n"
-                   "Authorization: Bearer " ADMIN_TOKEN "\r\n\r\n");
-    assert_int_equal(r->status, 200);
-    assert_true(has_header(r, "Cache-Control: no-store"));
-    assert_int_equal(keys_in_jwks(h), 4);
-    r = request(h, "POST /admin/keys/rotate HTTP/1.1\r\nHost: x\r\n"
-                   "Authorization: Bearer " ADMIN_TOKEN "\r\nContent-Type: application/json\r\n"
-                   "Content-Length: 15\r\n\r\n{\"alg\":\"EdDSA\"}");
-    assert_int_equal(r->status, 200);
-    assert_int_equal(keys_in_jwks(h), 5);
-    r = request(h, "POST /admin/keys/rotate HTTP/1.1\r\nHost: x\r\n"
-                   "Authorization: Bearer " ADMIN_TOKEN "\r\n"
-                   "Content-Type: application/x-www-form-urlencoded\r\n"
-                   "Content-Length: 9\r\n\r\nalg=HS256");
-    assert_int_equal(r->status, 400);
-    r = request(h, "POST /admin/keys/rotate HTTP/1.1\r\nHost: x\r\n"
-                   "Authorization: Bearer " ADMIN_TOKEN "\r\n\r\n");
-    assert_int_equal(r->status, 200);
-    assert_int_equal(keys_in_jwks(h), 8);
-    assert_int_equal(h->f->store.saves, 5);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_document),
-        cmocka_unit_test_setup_teardown(test_wellknown_endpoints, http_setup, http_teardown),
-        cmocka_unit_test_setup_teardown(test_jwks_endpoint, http_setup, http_teardown),
-        cmocka_unit_test_setup_teardown(test_rotate_endpoint, http_setup, http_teardown),
+        cmocka_unit_test_setup_teardown(test_wellknown_endpoints, rfx_setup, rfx_teardown),
+        cmocka_unit_test_setup_teardown(test_jwks_endpoint, rfx_setup, rfx_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
