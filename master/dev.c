@@ -25,7 +25,7 @@
 #define LOG_MODULE "dev"
 #include "master/master.h"
 #include "proto/jose/jwt.h"
-#include "proto/oauth/oauth.h"
+#include "proto/oauth/client_policy.h"
 #include "proto/oauth/secret.h"
 #include "shm/client.h"
 #include "shm/intern.h"

@@ -13,7 +13,7 @@
 
 #include "proto/buf.h"
 #include "proto/ctx.h"
-#include "proto/oauth/oauth.h"
+#include "proto/oauth/client_policy.h"
 #include "proto/oauth/scope.h"
 #include "proto/http/router.h"
 #include "shm/client.h"

@@ -17,6 +17,7 @@
 
 #include "proto/admin/admin.h"
 #include "proto/jsonw.h"
+#include "proto/oauth/oauth.h"
 #include "proto/oauth/secret.h"
 
 #define ADMIN_PREFIX "/admin/clients/"

@@ -5,15 +5,15 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "proto/oauth/discovery.h"
 #include "proto/jsonw.h"
 #include "proto/jose/keys.h"
+#include "proto/oauth/client_auth.h"
 #include "proto/oauth/scope.h"
-
-#define AUTH_METHODS "[\"client_secret_basic\",\"client_secret_post\"]"
 
 static int discovery_url(struct proto_buf *b, const char *name, const char *issuer,
                          const char *path)
@@ -32,6 +32,15 @@ static int discovery_url(struct proto_buf *b, const char *name, const char *issu
     return rc ? -1 : 0;
 }
 
+/* ,"name":[…]: the client authentication methods, the same at every endpoint that
+ * authenticates clients. */
+static int discovery_auth_methods(struct proto_buf *b, const char *name)
+{
+    int rc = proto_jsonw_kv_raw(b, name, "");
+
+    return rc < 0 ? -ENOMEM : proto_client_auth_methods_json(b);
+}
+
 int proto_discovery_build(const struct proto_config *cfg, struct proto_buf *b)
 {
     const char *iss = cfg->issuer ? cfg->issuer : "";
@@ -47,9 +56,9 @@ int proto_discovery_build(const struct proto_config *cfg, struct proto_buf *b)
     rc |= discovery_url(b, "jwks_uri", iss, "/oauth2/jwks");
     rc |= proto_jsonw_kv_raw(b, "grant_types_supported",
                              "[\"client_credentials\",\"refresh_token\"]");
-    rc |= proto_jsonw_kv_raw(b, "token_endpoint_auth_methods_supported", AUTH_METHODS);
-    rc |= proto_jsonw_kv_raw(b, "introspection_endpoint_auth_methods_supported", AUTH_METHODS);
-    rc |= proto_jsonw_kv_raw(b, "revocation_endpoint_auth_methods_supported", AUTH_METHODS);
+    rc |= discovery_auth_methods(b, "token_endpoint_auth_methods_supported");
+    rc |= discovery_auth_methods(b, "introspection_endpoint_auth_methods_supported");
+    rc |= discovery_auth_methods(b, "revocation_endpoint_auth_methods_supported");
     rc |= proto_jsonw_kv_raw(b, "dpop_signing_alg_values_supported",
                              "[\"ES256\",\"EdDSA\",\"RS256\"]");
     rc |= proto_jsonw_kv_raw(b, "response_types_supported", "[]");

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "proto/oauth/client_policy.h"
 #include "proto/oauth/handlers.h"
 #include "proto/jsonw.h"
 #include "proto/jose/jwt.h"

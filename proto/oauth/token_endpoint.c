@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 
+#include "proto/oauth/client_policy.h"
 #include "proto/oauth/handlers.h"
 #include "proto/jsonw.h"
 #include "proto/jose/jwt.h"
@@ -391,7 +392,7 @@ void proto_token_endpoint(const struct proto_ctx *ctx, const struct proto_reques
         token_fail(res, 400, "invalid_request", "grant_type is required", NULL);
         return;
     }
-    if (proto_oauth_client(ctx, req, &g.client, res) < 0)
+    if (proto_client_authenticate(ctx, req, &g.client, res) < 0)
         return;
     if (strcmp(gt->value, "client_credentials") == 0) {
         if (!(g.client.rec.grant_types & PROTO_GRANT_CLIENT_CREDENTIALS))

@@ -9,7 +9,7 @@
 
 #include "proto/ctx.h"
 #include "proto/http/response.h"
-#include "proto/oauth/oauth.h"
+#include "proto/oauth/client_auth.h"
 
 /* Makes room under the client's limit of live tokens for a grant that adds n of them:
  * revokes the client's oldest (durably) under the evict policy, or refuses.  A live token

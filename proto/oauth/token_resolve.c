@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "proto/jose/jwt.h"
-#include "proto/oauth/oauth.h"
 #include "proto/oauth/scope.h"
 #include "proto/oauth/token_resolve.h"
 #include "proto/oauth/tokens.h"

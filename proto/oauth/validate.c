@@ -14,7 +14,6 @@
 
 #include "proto/oauth/handlers.h"
 #include "proto/jsonw.h"
-#include "proto/oauth/oauth.h"
 #include "proto/oauth/scope.h"
 #include "proto/oauth/token_resolve.h"
 

@@ -5,6 +5,7 @@ UNIT_TESTS += \
 	tests/unit/proto/http/request_test \
 	tests/unit/proto/oauth/params_test \
 	tests/unit/proto/oauth/scope_test \
+	tests/unit/proto/oauth/client_auth_test \
 	tests/unit/proto/oauth/auth_limit_test \
 	tests/unit/proto/http/router_test \
 	tests/unit/proto/http/response_test \
@@ -27,6 +28,9 @@ tests_unit_proto_oauth_params_test_LDADD = $(UNIT_LDADD)
 tests_unit_proto_oauth_scope_test_SOURCES = tests/unit/proto/oauth/scope_test.c
 tests_unit_proto_oauth_scope_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_oauth_scope_test_LDADD = $(UNIT_LDADD)
+tests_unit_proto_oauth_client_auth_test_SOURCES = tests/unit/proto/oauth/client_auth_test.c
+tests_unit_proto_oauth_client_auth_test_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_proto_oauth_client_auth_test_LDADD = $(UNIT_LDADD)
 tests_unit_proto_oauth_auth_limit_test_SOURCES = tests/unit/proto/oauth/auth_limit_test.c
 tests_unit_proto_oauth_auth_limit_test_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_proto_oauth_auth_limit_test_LDADD = $(UNIT_LDADD)

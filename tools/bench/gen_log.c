@@ -33,7 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "proto/oauth/oauth.h"
+#include "proto/oauth/client_policy.h"
 #include "proto/oauth/secret.h"
 #include "proto/oauth/tokens.h"
 #include "shm/token.h"

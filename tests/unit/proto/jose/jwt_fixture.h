@@ -16,7 +16,7 @@
 #include "proto/jose/jwk.h"
 #include "proto/jose/jwt.h"
 #include "proto/jose/keys.h"
-#include "proto/oauth/oauth.h"
+#include "proto/oauth/client_policy.h"
 #include "proto/oauth/secret.h"
 #include "shm/client.h"
 #include "shm/intern.h"

@@ -1,6 +1,6 @@
 /*
- * Unit tests of proto/oauth/auth_limit.c through proto_oauth_client(), the one caller: client
- * authentication from several addresses against a client with a generated secret and one
+ * Unit tests of proto/oauth/auth_limit.c through proto_client_authenticate(), the one caller:
+ * client authentication from several addresses against a client with a generated secret and one
  * with a chosen (Argon2id) secret, with small limits.  Failures from one address never
  * refuse another; only a chosen secret has a limit of its own client id.
  */
@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "proto/oauth/auth_limit.h"
+#include "proto/oauth/client_policy.h"
 #include "proto/oauth/oauth.h"
 #include "proto/oauth/secret.h"
 
@@ -108,7 +109,7 @@ static int auth(struct fixture *f, int from, const char *id, const char *secret)
     f->ctx.peer_key = from ? f->peer[from - 1] : NULL;
     proto_response_reset(&f->res);
     assert_int_equal(proto_oauth_params(&f->ctx, &f->http.req, &f->res), 0);
-    if (proto_oauth_client(&f->ctx, &f->http.req, &client, &f->res) == 0)
+    if (proto_client_authenticate(&f->ctx, &f->http.req, &client, &f->res) == 0)
         return 200;
     return f->res.status;
 }
