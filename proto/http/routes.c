@@ -1,6 +1,6 @@
 /*
- * The route table of tesserad and the operational endpoints (API.md §7).  Later
- * endpoints (token, validate, introspect, admin) add their rows here.
+ * The route table of tesserad: every endpoint, by method and path (API.md).  A new
+ * endpoint is a row here and a handler in the folder of its concern.
  */
 #include "autoconfig.h"
 
@@ -8,25 +8,11 @@
 #include "proto/oauth/discovery.h"
 #include "proto/oauth/handlers.h"
 #include "proto/http/router.h"
-
-static void health_live(const struct proto_ctx *ctx, const struct proto_request *req,
-                        struct proto_response *res)
-{
-    proto_response_json(res, 200, "{\"status\":\"ok\"}");
-}
-
-static void health_ready(const struct proto_ctx *ctx, const struct proto_request *req,
-                         struct proto_response *res)
-{
-    if (ctx->ready)
-        proto_response_json(res, 200, "{\"status\":\"ready\"}");
-    else
-        proto_response_error(res, 503, "temporarily_unavailable", "the server is starting");
-}
+#include "proto/ops/ops.h"
 
 const struct proto_route proto_routes[] = {
-    {HTTP_GET, "/healthz", health_live},
-    {HTTP_GET, "/readyz", health_ready},
+    {HTTP_GET, "/healthz", proto_health_live},
+    {HTTP_GET, "/readyz", proto_health_ready},
     {HTTP_GET, "/metrics", proto_metrics_endpoint},
     {HTTP_POST, "/oauth2/token", proto_token_endpoint},
     {HTTP_POST, "/token", proto_token_endpoint},        /* WSO2 */

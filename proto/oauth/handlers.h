@@ -1,5 +1,7 @@
 /*
- * The endpoint handlers, one file each, listed by proto/http/routes.c.
+ * The handlers of the OAuth endpoints, one file each, listed by proto/http/routes.c: the
+ * token endpoint (token_endpoint.c), validation (validate.c), introspection (introspect.c),
+ * and revocation, RFC 7009's and Aidbox's DELETE /Session (revoke.c).
  */
 #ifndef PROTO_HANDLERS_H
 #define PROTO_HANDLERS_H
@@ -8,9 +10,6 @@
 
 void proto_token_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,
                           struct proto_response *res);
-/* GET /metrics: Prometheus text (durability lag, token table fill). */
-void proto_metrics_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,
-                            struct proto_response *res);
 void proto_validate_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,
                              struct proto_response *res);
 void proto_introspect_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,

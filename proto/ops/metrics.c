@@ -9,7 +9,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "proto/oauth/handlers.h"
+#include "proto/ops/ops.h"
 #include "shm/intern.h"
 #include "shm/logstat.h"
 #include "shm/peers.h"
