@@ -60,7 +60,7 @@ int proto_client_parse(const char *body, size_t len, uint32_t default_access_ttl
 int proto_client_build(const struct proto_ctx *ctx, const struct proto_client_input *in,
                        struct shm_client *out);
 /* Appends the members of a client's JSON object (never its verifier), without braces:
- * the caller writes "{" before and may add members after.  0 or -1. */
+ * the caller writes "{" before and may add members after.  0 or -ENOMEM. */
 int proto_client_json(const struct proto_ctx *ctx, const struct shm_client *c, struct proto_buf *b);
 
 /* True when s is a client id we accept: 1 to 127 bytes of %x20-7E (VSCHAR). */
@@ -70,7 +70,7 @@ bool proto_client_id_valid(const char *s, size_t len);
  * (malformed escape, or not a valid client id). */
 int proto_client_path_parse(const char *rest, size_t len, char id[SHM_CLIENT_ID_MAX],
                             const char **suffix, size_t *suffix_len);
-/* Percent-encodes id for a URL path (every byte but ALPHA DIGIT "-._~"). */
+/* Percent-encodes id for a URL path (every byte but ALPHA DIGIT "-._~").  0 or -ENOMEM. */
 int proto_client_path_encode(const char *id, struct proto_buf *b);
 /* A list cursor: an opaque base64url text naming the slot to continue from. */
 void proto_client_cursor_encode(uint64_t slot, char out[PROTO_CLIENT_CURSOR_MAX]);

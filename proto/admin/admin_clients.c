@@ -87,7 +87,7 @@ static bool admin_is_json(const struct proto_request *req)
            (req->body.len == 0 && !proto_request_header(req, "content-type", &v));
 }
 
-/* The validated client of the request body: 0, or -1 with the answer written. */
+/* The validated client of the request body: 0, or -EINVAL with the answer written. */
 static int admin_body(const struct proto_ctx *ctx, const struct proto_request *req,
                       struct proto_client_input *in, struct proto_response *res)
 {
@@ -95,18 +95,19 @@ static int admin_body(const struct proto_ctx *ctx, const struct proto_request *r
 
     if (!admin_is_json(req)) {
         admin_error(res, 415, "invalid_request", "send the client as application/json");
-        return -1;
+        return -EINVAL;
     }
     if (proto_client_parse(proto_span_ptr(req, req->body), req->body.len,
                            ctx->cfg->default_access_ttl, in, why) < 0) {
         admin_error(res, 400, "invalid_request", why);
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
 
 /* The client id of an item path, which must be /admin/clients/{id} (want_secret false)
- * or /admin/clients/{id}/secret (true).  0, or -1 with the answer written. */
+ * or /admin/clients/{id}/secret (true).  0, or with the answer written -EINVAL (400),
+ * -ENOENT (404) or -EOPNOTSUPP (405). */
 static int admin_path_id(const struct proto_request *req, bool want_secret,
                          char id[SHM_CLIENT_ID_MAX], struct proto_response *res)
 {
@@ -119,24 +120,24 @@ static int admin_path_id(const struct proto_request *req, bool want_secret,
     if (rc == -EINVAL) {
         admin_error(res, 400, "invalid_request",
                     "the client id in the path is malformed or not a valid client id");
-        return -1;
+        return -EINVAL;
     }
     is_secret = suffix && slen == 6 && memcmp(suffix, "secret", 6) == 0;
     if (rc < 0 || (suffix && !is_secret)) {
         admin_error(res, 404, "not_found", "no such endpoint");
-        return -1;
+        return -ENOENT;
     }
     if (is_secret != want_secret) {
         proto_response_error(res, 405, "method_not_allowed",
                              "the method is not allowed for this path");
         proto_response_header(res, "Allow", is_secret ? "POST" : "GET, HEAD, PUT, DELETE");
-        return -1;
+        return -EOPNOTSUPP;
     }
     return 0;
 }
 
 /* The query parameters of an admin call, none but those in `known` and each once.
- * 0, or -1 with a 400 written. */
+ * 0, or -EINVAL with a 400 written. */
 static int admin_query(const struct proto_ctx *ctx, const struct proto_request *req,
                        const char *const *known, struct proto_response *res)
 {
@@ -145,7 +146,7 @@ static int admin_query(const struct proto_ctx *ctx, const struct proto_request *
     p->arena = ctx->arena;
     if (proto_form_parse(proto_span_ptr(req, req->query), req->query.len, p) < 0) {
         admin_error(res, 400, "invalid_request", p->error ? p->error : "malformed query");
-        return -1;
+        return -EINVAL;
     }
     for (size_t i = 0; i < p->n; i++) {
         const char *const *k = known;
@@ -154,12 +155,12 @@ static int admin_query(const struct proto_ctx *ctx, const struct proto_request *
             k++;
         if (*k == NULL) {
             admin_error(res, 400, "invalid_request", "unknown query parameter");
-            return -1;
+            return -EINVAL;
         }
     }
     if (proto_params_check_single(p, NULL)) {
         admin_error(res, 400, "invalid_request", "a query parameter was sent more than once");
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -262,22 +263,24 @@ fail:
     return 0;
 }
 
-/* The record of `in`, its verifier set when it chose a secret.  0, or -1 answered. */
+/* The record of `in`, its verifier set when it chose a secret.  0, or -ENOSPC (the
+ * interned strings are full) or proto_secret_set's error, answered. */
 static int admin_record(const struct proto_ctx *ctx, const struct proto_client_input *in,
                         struct shm_client *c, struct proto_response *res)
 {
+    int rc;
+
     memset(c, 0, sizeof(*c));
     memcpy(c->id, in->id, sizeof(c->id));
     if (proto_client_build(ctx, in, c) < 0) {
         admin_error(res, 503, "temporarily_unavailable", "the interned string table is full");
-        return -1;
+        return -ENOSPC;
     }
     /* A secret a human chose may be guessable: Argon2id makes guessing it slow. */
-    if (in->has_secret && proto_secret_set(c, in->secret, in->secret_len, false) < 0) {
+    rc = in->has_secret ? proto_secret_set(c, in->secret, in->secret_len, false) : 0;
+    if (rc < 0)
         admin_error(res, 500, "server_error", "the secret could not be hashed");
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 void proto_admin_clients_create(const struct proto_ctx *ctx, const struct proto_request *req,
@@ -392,7 +395,8 @@ void proto_admin_client_delete(const struct proto_ctx *ctx, const struct proto_r
         admin_answer_client(ctx, 200, &c, NULL, res);
 }
 
-/* A boolean query parameter: true/1 or false/0; absent is false.  0, or -1 answered. */
+/* A boolean query parameter: true/1 or false/0; absent is false.  0, or -EINVAL
+ * answered. */
 static int admin_flag(const struct proto_ctx *ctx, const char *name, bool *out,
                       struct proto_response *res)
 {
@@ -402,7 +406,7 @@ static int admin_flag(const struct proto_ctx *ctx, const char *name, bool *out,
     *out = p && n == p->len && (strcmp(p->value, "true") == 0 || strcmp(p->value, "1") == 0);
     if (p && !*out && (n != p->len || (strcmp(p->value, "false") && strcmp(p->value, "0")))) {
         admin_error(res, 400, "invalid_request", "revoke_tokens must be true or false");
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -471,18 +475,18 @@ static int admin_list_visit(uint64_t slot, const struct shm_client *c, void *arg
 
     if (l->n == l->limit) {
         l->next = (int64_t)slot;
-        return -1;
+        return -ENOSPC; /* the page is full: stop */
     }
     if (l->n++ && proto_buf_append(l->b, ",", 1) < 0)
-        l->rc = -1;
+        l->rc = -ENOMEM;
     if (l->rc == 0 &&
         (proto_buf_append(l->b, "{", 1) < 0 || proto_client_json(l->ctx, c, l->b) < 0 ||
          proto_buf_append(l->b, "}", 1) < 0))
-        l->rc = -1;
+        l->rc = -ENOMEM;
     return l->rc;
 }
 
-/* limit (1 to PROTO_CLIENT_LIST_MAX) and after (a cursor).  0, or -1 answered. */
+/* limit (1 to PROTO_CLIENT_LIST_MAX) and after (a cursor).  0, or -EINVAL answered. */
 static int admin_list_args(const struct proto_ctx *ctx, uint64_t *limit, uint64_t *from,
                            struct proto_response *res)
 {
@@ -498,12 +502,12 @@ static int admin_list_args(const struct proto_ctx *ctx, uint64_t *limit, uint64_
     }
     if (*limit < 1 || *limit > PROTO_CLIENT_LIST_MAX) {
         admin_error(res, 400, "invalid_request", "limit must be a number from 1 to 1000");
-        return -1;
+        return -EINVAL;
     }
     *from = 0;
     if (after && proto_client_cursor_decode(after->value, after->len, from) < 0) {
         admin_error(res, 400, "invalid_request", "after is not a cursor this server gave");
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }

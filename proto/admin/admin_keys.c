@@ -24,7 +24,7 @@ static int rotate_mask(const struct proto_ctx *ctx, const struct proto_request *
     *mask = (1u << PROTO_JWT_ALGS) - 1;
     if (req->body.len) {
         if (proto_oauth_params(ctx, req, res) < 0)
-            return -1;
+            return -EINVAL;
         p = proto_params_get(ctx->params, "alg");
     }
     if (p == NULL && req->query.len) {
@@ -42,7 +42,7 @@ static int rotate_mask(const struct proto_ctx *ctx, const struct proto_request *
     return 0;
 bad:
     proto_response_error(res, 400, "invalid_request", "alg must be ES256, EdDSA, RS256 or all");
-    return -1;
+    return -EINVAL;
 }
 
 static void rotate_refuse(struct proto_response *res, int rc)

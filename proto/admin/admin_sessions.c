@@ -8,6 +8,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +26,7 @@ struct sessions_query {
 static int bad_request(struct proto_response *res, const char *why)
 {
     proto_response_error(res, 400, "invalid_request", why);
-    return -1;
+    return -EINVAL;
 }
 
 /* The only spelling of a session id: 22 characters decoding to 16 bytes and back. */
@@ -51,11 +52,11 @@ static int query_limit(const struct proto_param *p, uint64_t *limit)
     while (digits < p->len && p->value[digits] >= '0' && p->value[digits] <= '9')
         digits++;
     *limit = digits == p->len && digits >= 1 && digits <= 4 ? strtoull(p->value, NULL, 10) : 0;
-    return *limit >= 1 && *limit <= PROTO_CLIENT_LIST_MAX ? 0 : -1;
+    return *limit >= 1 && *limit <= PROTO_CLIENT_LIST_MAX ? 0 : -EINVAL;
 }
 
 /* The query's parameters: none but client_id, limit and after, each once and valid.
- * 0, or -1 with a 400 written. */
+ * 0, or -EINVAL with a 400 written. */
 static int sessions_query_parse(const struct proto_ctx *ctx, const struct proto_request *req,
                                 struct sessions_query *q, struct proto_response *res)
 {
@@ -93,7 +94,7 @@ static int sessions_request(const struct sessions_query *q, struct proto_buf *b)
         rc |= proto_jsonw_kv_str(b, "after", q->after->value, q->after->len);
     rc |= proto_jsonw_kv_int(b, "limit", (int64_t)q->limit);
     rc |= proto_buf_append(b, "}", 1);
-    return rc < 0 ? -1 : 0;
+    return rc < 0 ? -ENOMEM : 0;
 }
 
 void proto_admin_sessions_list(const struct proto_ctx *ctx, const struct proto_request *req,

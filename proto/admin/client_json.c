@@ -208,7 +208,7 @@ static int cj_token_format(json_t *v, const char *field, struct proto_client_inp
 static int cj_jwt_alg(json_t *v, const char *field, struct proto_client_input *in, char *why)
 {
     const char *s = json_string_value(v);
-    int alg = s ? proto_jwt_alg_parse(s) : -1;
+    int alg = s ? proto_jwt_alg_parse(s) : -EINVAL;
 
     if (alg < 0)
         return cj_fail(why, "%s must be \"ES256\", \"EdDSA\" or \"RS256\"", field);
@@ -398,7 +398,7 @@ static int cj_write_grants(struct proto_buf *b, uint32_t grants)
     if (rc == 0 && (grants & PROTO_GRANT_REFRESH_TOKEN))
         rc = proto_buf_append_str(b, grants & PROTO_GRANT_CLIENT_CREDENTIALS ? ",\"refresh_token\""
                                                                              : "\"refresh_token\"");
-    return rc == 0 ? proto_buf_append(b, "]", 1) : -1;
+    return rc == 0 ? proto_buf_append(b, "]", 1) : -ENOMEM;
 }
 
 int proto_client_json(const struct proto_ctx *ctx, const struct shm_client *c, struct proto_buf *b)
@@ -431,7 +431,7 @@ int proto_client_json(const struct proto_ctx *ctx, const struct shm_client *c, s
                              : proto_jsonw_kv_raw(b, "max_live_tokens", "null");
     rc |= proto_jsonw_kv_int(b, "created_at", c->created);
     rc |= proto_jsonw_kv_int(b, "updated_at", c->updated);
-    return rc ? -1 : 0;
+    return rc ? -ENOMEM : 0;
 }
 
 int proto_client_path_parse(const char *rest, size_t len, char id[SHM_CLIENT_ID_MAX],
@@ -474,7 +474,7 @@ int proto_client_path_encode(const char *id, struct proto_buf *b)
                      c == '-' || c == '.' || c == '_' || c == '~';
 
         if (proto_buf_append(b, plain ? (const char *)p : esc, plain ? 1 : 3) < 0)
-            return -1;
+            return -ENOMEM;
     }
     return 0;
 }

@@ -10,6 +10,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,10 +21,18 @@ static struct proto_http *http_of(llhttp_t *p)
     return (struct proto_http *)p->data;
 }
 
+/* Records why the request is refused: the status to answer and its text.  -EINVAL. */
 static int http_refuse(struct proto_http *h, int status, const char *text)
 {
     h->error_status = status;
     h->error_text = text;
+    return -EINVAL;
+}
+
+/* The same from an llhttp callback: llhttp stops on -1 (HPE_USER), not on an errno. */
+static int http_cb_refuse(struct proto_http *h, int status, const char *text)
+{
+    http_refuse(h, status, text);
     return -1;
 }
 
@@ -36,11 +45,11 @@ static int http_span(struct proto_http *h, struct proto_span *s, const char *at,
     size_t off = (size_t)(at - h->base) - h->msg_off;
 
     if (!h->headers_done && off + len > h->limits->header_bytes)
-        return http_refuse(h, 431, "request header block too large");
+        return http_cb_refuse(h, 431, "request header block too large");
     if (s->len == 0)
         s->off = (uint32_t)off;
     else if (off != (size_t)s->off + s->len)
-        return http_refuse(h, 400, "folded header lines (obs-fold) are not accepted");
+        return http_cb_refuse(h, 400, "folded header lines (obs-fold) are not accepted");
     s->len += (uint32_t)len;
     return 0;
 }
@@ -67,7 +76,7 @@ static int on_version(llhttp_t *p, const char *at, size_t len)
         return 0;
     h->version_seen = true;
     if (at[0] >= '0' && at[0] <= '9' && at[0] != '1')
-        return http_refuse(h, 505, "only HTTP/1.1 and HTTP/1.0 are supported");
+        return http_cb_refuse(h, 505, "only HTTP/1.1 and HTTP/1.0 are supported");
     return 0;
 }
 
@@ -83,7 +92,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     struct proto_http *h = http_of(p);
 
     if (h->req.nheaders >= h->limits->headers)
-        return http_refuse(h, 431, "too many request headers");
+        return http_cb_refuse(h, 431, "too many request headers");
     return http_span(h, &h->req.headers[h->req.nheaders].name, at, len);
 }
 
@@ -102,7 +111,7 @@ static int on_header_value_complete(llhttp_t *p)
     /* RFC 9112 §5.1: a field name is a token.  Strict llhttp refuses the rest (whitespace
      * before the colon above all) but lets an empty name through. */
     if (r->headers[r->nheaders].name.len == 0)
-        return http_refuse(h, 400, "a header has no name");
+        return http_cb_refuse(h, 400, "a header has no name");
     if (++r->nheaders < PROTO_HTTP_HEADERS_MAX)
         r->headers[r->nheaders].name.len = r->headers[r->nheaders].value.len = 0;
     return 0;
@@ -240,7 +249,7 @@ static int http_headers_check(struct proto_http *h, size_t end)
         return http_refuse(h, 431, "request header block too large");
     h->req.base = h->base + h->msg_off;
     if (http_syntax_check(h, end) < 0)
-        return -1;
+        return -EINVAL;
     if (p->flags & F_CHUNKED)
         return http_refuse(h, 411, "chunked request bodies are not accepted; send Content-Length");
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->limits->body_bytes)

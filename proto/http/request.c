@@ -6,6 +6,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 
@@ -41,7 +42,7 @@ bool proto_request_media_type_is(const struct proto_request *r, const char *type
 }
 
 /* The index of the first header called name (n bytes, any case) from index `from` on, or
- * -1. */
+ * -ENOENT. */
 static int64_t http_header_index(const struct proto_request *r, const char *name, size_t n,
                                  uint32_t from)
 {
@@ -51,7 +52,7 @@ static int64_t http_header_index(const struct proto_request *r, const char *name
         if (hd->name.len == n && strncasecmp(r->base + hd->name.off, name, n) == 0)
             return i;
     }
-    return -1;
+    return -ENOENT;
 }
 
 bool proto_request_header(const struct proto_request *r, const char *name, struct proto_span *v)

@@ -4,6 +4,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "proto/http/response.h"
@@ -31,7 +32,7 @@ int proto_response_header(struct proto_response *r, const char *name, const char
     if (proto_buf_append_str(&r->headers, name) < 0 || proto_buf_append(&r->headers, ": ", 2) < 0 ||
         proto_buf_append_str(&r->headers, value) < 0 ||
         proto_buf_append(&r->headers, "\r\n", 2) < 0)
-        return -1;
+        return -ENOMEM;
     return 0;
 }
 
@@ -54,7 +55,7 @@ int proto_response_error(struct proto_response *r, int status, const char *error
     if (proto_buf_append_str(b, "{\"error\":\"") < 0 || proto_buf_append_str(b, error) < 0 ||
         proto_buf_append_str(b, "\",\"error_description\":\"") < 0 ||
         proto_buf_append_str(b, description) < 0 || proto_buf_append_str(b, "\"}") < 0)
-        return -1;
+        return -ENOMEM;
     return proto_response_header(r, "Cache-Control", "no-store");
 }
 
@@ -63,7 +64,7 @@ int proto_response_defer(struct proto_response *r, const char *req, size_t len)
     proto_buf_reset(&r->store_req);
     if (proto_buf_append(&r->store_req, req, len) < 0) {
         proto_response_error(r, 500, "server_error", "out of memory");
-        return -1;
+        return -ENOMEM;
     }
     r->deferred = true;
     return 0;
@@ -77,7 +78,7 @@ int proto_response_store(struct proto_response *r, int status, const char *body,
     proto_buf_reset(&r->headers);
     proto_buf_reset(&r->body);
     if (proto_buf_append(&r->body, body, len) < 0)
-        return -1;
+        return -ENOMEM;
     return proto_response_header(r, "Cache-Control", "no-store");
 }
 
@@ -134,7 +135,7 @@ int proto_response_serialize(const struct proto_response *r, const char *date, b
                       (char)('0' + r->status % 10), ' '};
 
     if (proto_buf_reserve(out, 160 + r->headers.len + r->body.len) < 0)
-        return -1;
+        return -ENOMEM;
     proto_buf_append(out, "HTTP/1.1 ", 9);
     proto_buf_append(out, status, 4);
     proto_buf_append_str(out, proto_status_reason(r->status));

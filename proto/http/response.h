@@ -25,7 +25,8 @@ struct proto_response {
 /* Empties r for the next request, keeping its buffers' memory. */
 void proto_response_reset(struct proto_response *r);
 void proto_response_free(struct proto_response *r);
-/* Adds "name: value\r\n"; value must come from us, never unchecked request bytes. */
+/* Adds "name: value\r\n"; value must come from us, never unchecked request bytes.  The
+ * functions that build r return 0 or -ENOMEM. */
 int proto_response_header(struct proto_response *r, const char *name, const char *value);
 /* Sets status and a JSON body.  body is copied. */
 int proto_response_json(struct proto_response *r, int status, const char *body);
@@ -33,13 +34,13 @@ int proto_response_json(struct proto_response *r, int status, const char *body);
 int proto_response_error(struct proto_response *r, int status, const char *error,
                          const char *description);
 /* Defers the answer to the store process, keeping req[0, len) (copied) in r->store_req;
- * for handlers whose answer needs Berkeley DB (GET /admin/sessions).  0, or -1 when memory
+ * for handlers whose answer needs Berkeley DB (GET /admin/sessions).  0, or -ENOMEM when memory
  * ran out (r is then a 500 error, not deferred). */
 int proto_response_defer(struct proto_response *r, const char *req, size_t len);
 /* Makes r the answer to a deferred request from the store's reply (worker/storeq.h):
  * status, body (copied), Content-Type application/json and Cache-Control: no-store as its
  * only extra header; a status proto_status_reason() does not know becomes 502.  Clears the
- * deferral; keeps r->close.  0 or -1. */
+ * deferral; keeps r->close.  0 or -ENOMEM. */
 int proto_response_store(struct proto_response *r, int status, const char *body, size_t len);
 /* The reason phrase of a status we send. */
 const char *proto_status_reason(int status);

@@ -5,6 +5,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,15 +55,15 @@ int proto_jwk_alg_of(const EVP_PKEY *pk)
     case EVP_PKEY_EC:
         if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
                                             NULL))
-            return -1;
+            return -EINVAL;
         return strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0 ? PROTO_JWT_ES256
-                                                                               : -1;
+                                                                               : -EINVAL;
     case EVP_PKEY_ED25519:
         return PROTO_JWT_EDDSA;
     case EVP_PKEY_RSA:
-        return EVP_PKEY_get_bits(pk) >= 2048 ? PROTO_JWT_RS256 : -1;
+        return EVP_PKEY_get_bits(pk) >= 2048 ? PROTO_JWT_RS256 : -EINVAL;
     default:
-        return -1;
+        return -EINVAL;
     }
 }
 
@@ -74,11 +75,11 @@ static int jwk_bn(const EVP_PKEY *pk, const char *name, int pad, char *out)
     int n;
 
     if (!EVP_PKEY_get_bn_param(pk, name, &bn))
-        return -1;
+        return -EINVAL;
     n = pad ? pad : BN_num_bytes(bn);
     if (n <= 0 || (size_t)n > sizeof(bin) || BN_bn2binpad(bn, bin, n) != n) {
         BN_free(bn);
-        return -1;
+        return -EINVAL;
     }
     proto_b64url_encode(bin, (size_t)n, out);
     BN_free(bn);
@@ -98,13 +99,13 @@ static int jwk_parts_get(const EVP_PKEY *pk, struct jwk_parts *p)
         p->crv = "P-256";
         return jwk_bn(pk, OSSL_PKEY_PARAM_EC_PUB_X, 32, p->a) < 0 ||
                        jwk_bn(pk, OSSL_PKEY_PARAM_EC_PUB_Y, 32, p->b) < 0
-                   ? -1
+                   ? -EINVAL
                    : 0;
     case PROTO_JWT_EDDSA:
         p->kty = "OKP";
         p->crv = "Ed25519";
         if (!EVP_PKEY_get_raw_public_key(pk, raw, &len) || len != sizeof(raw))
-            return -1;
+            return -EINVAL;
         proto_b64url_encode(raw, len, p->a);
         return 0;
     case PROTO_JWT_RS256:
@@ -112,10 +113,10 @@ static int jwk_parts_get(const EVP_PKEY *pk, struct jwk_parts *p)
         p->crv = NULL;
         return jwk_bn(pk, OSSL_PKEY_PARAM_RSA_N, 0, p->a) < 0 ||
                        jwk_bn(pk, OSSL_PKEY_PARAM_RSA_E, 0, p->b) < 0
-                   ? -1
+                   ? -EINVAL
                    : 0;
     default:
-        return -1;
+        return -EINVAL;
     }
 }
 
@@ -142,10 +143,10 @@ int proto_jwk_thumbprint(const EVP_PKEY *pk, char out[PROTO_JWK_KID_CHARS + 1])
     struct jwk_parts p;
     struct proto_buf b = {0};
     uint8_t h[32];
-    int rc = -1;
+    int rc = -ENOMEM;
 
     if (jwk_parts_get(pk, &p) < 0)
-        return -1;
+        return -EINVAL;
     jwk_thumbprint_input(&p, &b);
     if (b.data == NULL)
         goto done;
@@ -163,7 +164,7 @@ int proto_jwk_public(const EVP_PKEY *pk, const char *kid, struct proto_buf *out)
     const char *alg;
 
     if (jwk_parts_get(pk, &p) < 0)
-        return -1;
+        return -EINVAL;
     alg = proto_jwt_alg_name(p.alg);
     proto_buf_append(out, "{", 1);
     proto_jsonw_kv_str(out, "kty", p.kty, strlen(p.kty));
@@ -185,10 +186,10 @@ int proto_jwk_record(const EVP_PKEY *pk, int64_t created, uint64_t serial, struc
 
     memset(rec, 0, sizeof(*rec));
     if (alg < 0 || n <= 0 || n > SHM_KEY_DER_MAX || proto_jwk_thumbprint(pk, rec->kid) < 0)
-        return -1;
+        return -EINVAL;
     p = rec->der;
     if (i2d_PrivateKey(pk, &p) != n)
-        return -1;
+        return -EINVAL;
     rec->alg = (uint32_t)alg;
     rec->der_len = (uint32_t)n;
     rec->created = created;
@@ -215,7 +216,7 @@ int proto_jwk_file_text(const struct shm_key *rec, struct proto_buf *out)
     BIO *bio = BIO_new(BIO_s_mem());
     char head[256], *pem;
     long n;
-    int rc = -1;
+    int rc = -EINVAL;
 
     proto_buf_reset(out);
     if (pk == NULL || bio == NULL || !PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL))
@@ -226,8 +227,9 @@ int proto_jwk_file_text(const struct shm_key *rec, struct proto_buf *out)
              "serial: %llu\n",
              rec->kid, proto_jwt_alg_name((int)rec->alg), (long long)rec->created,
              (unsigned long long)rec->serial);
-    if (n > 0 && proto_buf_append_str(out, head) == 0 && proto_buf_append(out, pem, (size_t)n) == 0)
-        rc = 0;
+    rc = n > 0 ? proto_buf_append_str(out, head) : -EINVAL;
+    if (rc == 0)
+        rc = proto_buf_append(out, pem, (size_t)n);
     OPENSSL_cleanse(pem, (size_t)(n > 0 ? n : 0));
 done:
     BIO_free(bio);
@@ -265,7 +267,7 @@ int proto_jwk_file_parse(const char *text, size_t len, struct shm_key *rec, cons
     BIO *bio = len <= JWK_FILE_MAX ? BIO_new_mem_buf(text, (int)len) : NULL;
     EVP_PKEY *pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
     long long created = 0, serial = 0;
-    int rc = -1;
+    int rc = -EINVAL;
 
     *why = "no PEM private key in it";
     if (pk == NULL)

@@ -7,6 +7,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 
@@ -40,7 +41,7 @@ int proto_jwt_alg_parse(const char *name)
     for (int i = 0; i < 3; i++)
         if (strcmp(name, jwt_algs[i]) == 0)
             return i;
-    return -1;
+    return -EINVAL;
 }
 
 const char *proto_jwt_alg_name(int alg)
@@ -56,10 +57,10 @@ static int es256_from_der(const uint8_t *der, size_t len, uint8_t raw[64])
     const unsigned char *p = der;
     ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)len);
     const BIGNUM *r, *s;
-    int rc = -1;
+    int rc = -EINVAL;
 
     if (sig == NULL)
-        return -1;
+        return -EINVAL;
     ECDSA_SIG_get0(sig, &r, &s);
     if (BN_bn2binpad(r, raw, 32) != 32 || BN_bn2binpad(s, raw + 32, 32) != 32)
         goto done;
@@ -79,13 +80,13 @@ done:
     return rc;
 }
 
-/* r||s (low-s only) → DER.  0 or -1. */
+/* r||s (low-s only) → DER.  0 or -EINVAL. */
 static int es256_to_der(const uint8_t raw[64], uint8_t *der, size_t *len)
 {
     ECDSA_SIG *sig = ECDSA_SIG_new();
     BIGNUM *r = BN_bin2bn(raw, 32, NULL), *s = BN_bin2bn(raw + 32, 32, NULL);
     unsigned char *p = der;
-    int n, rc = -1;
+    int n, rc = -EINVAL;
 
     if (memcmp(raw + 32, p256_half_n, 32) > 0 || sig == NULL || r == NULL || s == NULL)
         goto fail;
@@ -113,12 +114,12 @@ int proto_jws_sign(EVP_PKEY *pk, int alg, const void *msg, size_t len, uint8_t *
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     uint8_t der[80];
     size_t n = sizeof(der);
-    int rc = -1;
+    int rc = -EIO;
 
     if (md == NULL || EVP_DigestSignInit(md, NULL, jws_md(alg), NULL, pk) != 1)
         goto done;
     if (alg != PROTO_JWT_ES256) {
-        rc = EVP_DigestSign(md, sig, siglen, msg, len) == 1 ? 0 : -1;
+        rc = EVP_DigestSign(md, sig, siglen, msg, len) == 1 ? 0 : -EIO;
     } else if (*siglen >= 64 && EVP_DigestSign(md, der, &n, msg, len) == 1 &&
                es256_from_der(der, n, sig) == 0) {
         *siglen = 64;
@@ -159,13 +160,13 @@ int proto_jws_sign_key(struct proto_key *k, const void *msg, size_t len, uint8_t
         return proto_jws_sign(k->pkey, k->alg, msg, len, sig, siglen);
     pc = jws_sign_ctx(k);
     if (pc == NULL)
-        return -1;
+        return -EIO;
     shm_sha256(msg, len, digest);
     if (k->alg == PROTO_JWT_RS256)
-        return EVP_PKEY_sign(pc, sig, siglen, digest, sizeof(digest)) == 1 ? 0 : -1;
+        return EVP_PKEY_sign(pc, sig, siglen, digest, sizeof(digest)) == 1 ? 0 : -EIO;
     if (*siglen < 64 || EVP_PKEY_sign(pc, der, &n, digest, sizeof(digest)) != 1 ||
         es256_from_der(der, n, sig) < 0)
-        return -1;
+        return -EIO;
     *siglen = 64;
     return 0;
 }
@@ -176,18 +177,18 @@ int proto_jws_verify(EVP_PKEY *pk, int alg, const void *msg, size_t len, const u
     EVP_MD_CTX *md;
     uint8_t der[80];
     size_t n = sizeof(der);
-    int rc = -1;
+    int rc = -EINVAL;
 
     if (alg == PROTO_JWT_ES256) {
         if (siglen != 64 || es256_to_der(sig, der, &n) < 0) {
             ERR_clear_error();
-            return -1;
+            return -EINVAL;
         }
         sig = der;
         siglen = n;
     } else if ((alg == PROTO_JWT_EDDSA && siglen != 64) ||
                (alg == PROTO_JWT_RS256 && siglen != (size_t)EVP_PKEY_get_size(pk))) {
-        return -1;
+        return -EINVAL;
     }
     md = EVP_MD_CTX_new();
     if (md && EVP_DigestVerifyInit(md, NULL, jws_md(alg), NULL, pk) == 1 &&
@@ -206,7 +207,7 @@ int proto_jws_verify(EVP_PKEY *pk, int alg, const void *msg, size_t len, const u
 static int jwt_append_b64(struct proto_buf *b, const void *data, size_t n)
 {
     if (proto_buf_reserve(b, proto_b64url_len(n) + 1) < 0)
-        return -1;
+        return -ENOMEM;
     b->len += proto_b64url_encode(data, n, b->data + b->len);
     return 0;
 }
@@ -235,7 +236,7 @@ static int jwt_claims(const struct proto_ctx *ctx, const struct proto_jwt_claims
     if (c->webid)
         rc |= proto_jsonw_kv_str(b, "webid", c->webid, strlen(c->webid));
     rc |= proto_buf_append(b, "}", 1);
-    return rc ? -1 : 0;
+    return rc ? -ENOMEM : 0;
 }
 
 int proto_jwt_mint(const struct proto_ctx *ctx, int alg, const struct proto_jwt_claims *c,
@@ -245,17 +246,19 @@ int proto_jwt_mint(const struct proto_ctx *ctx, int alg, const struct proto_jwt_
     struct proto_buf *claims;
     uint8_t sig[PROTO_JWS_SIG_MAX];
     size_t siglen = sizeof(sig), start = out->len;
+    int rc;
 
     if (k == NULL)
-        return -1;
+        return -ENOENT;
     claims = &ctx->keys->scratch;
     proto_buf_reset(claims);
-    if (jwt_claims(ctx, c, claims) < 0 || proto_buf_append(out, k->header, k->header_len) < 0 ||
-        jwt_append_b64(out, claims->data, claims->len) < 0 ||
-        proto_jws_sign_key(k, out->data + start, out->len - start, sig, &siglen) < 0 ||
-        proto_buf_append(out, ".", 1) < 0 || jwt_append_b64(out, sig, siglen) < 0) {
+    if ((rc = jwt_claims(ctx, c, claims)) < 0 ||
+        (rc = proto_buf_append(out, k->header, k->header_len)) < 0 ||
+        (rc = jwt_append_b64(out, claims->data, claims->len)) < 0 ||
+        (rc = proto_jws_sign_key(k, out->data + start, out->len - start, sig, &siglen)) < 0 ||
+        (rc = proto_buf_append(out, ".", 1)) < 0 || (rc = jwt_append_b64(out, sig, siglen)) < 0) {
         out->len = start;
-        return -1;
+        return rc;
     }
     return 0;
 }
@@ -276,24 +279,24 @@ static long jwt_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
     const char *last;
 
     if (n == 0 || n % 4 == 1 || memchr(in, '=', n))
-        return -1;
+        return -EINVAL;
     last = memchr(b64url_chars, in[n - 1], 64);
     if (last == NULL || (n % 4 == 2 && ((last - b64url_chars) & 15)) ||
         (n % 4 == 3 && ((last - b64url_chars) & 3)))
-        return -1;
+        return -EINVAL;
     return proto_b64url_decode(in, n, out, cap);
 }
 
-/* The three parts of a compact JWS: 0 with the two dots, or -1. */
+/* The three parts of a compact JWS: 0 with the two dots, or -EINVAL. */
 static int jwt_split(const char *token, size_t len, const char **d1, const char **d2)
 {
     if (len > PROTO_JWT_MAX || !proto_jwt_shaped(token, len))
-        return -1;
+        return -EINVAL;
     *d1 = memchr(token, '.', len);
     *d2 = memchr(*d1 + 1, '.', len - (size_t)(*d1 + 1 - token));
     if (memchr(*d2 + 1, '.', len - (size_t)(*d2 + 1 - token)) || *d2 == *d1 + 1 ||
         *d2 + 1 == token + len)
-        return -1;
+        return -EINVAL;
     return 0;
 }
 
@@ -319,10 +322,10 @@ static int jwt_str(const json_t *o, const char *name, char *out, size_t cap, boo
 
     out[0] = '\0';
     if (v == NULL)
-        return required ? -1 : 0;
+        return required ? -EINVAL : 0;
     n = json_string_length(v);
     if (!json_is_string(v) || n >= cap || strlen(json_string_value(v)) != n)
-        return -1;
+        return -EINVAL;
     memcpy(out, json_string_value(v), n + 1);
     return 0;
 }
@@ -335,9 +338,9 @@ static const struct proto_key *jwt_header_key(const struct proto_ctx *ctx, const
     const struct proto_key *k = NULL;
     char alg[16], typ[32];
 
-    if (h == NULL || json_object_get(h, "crit") || jwt_str(h, "alg", alg, sizeof(alg), true) ||
-        jwt_str(h, "typ", typ, sizeof(typ), true) ||
-        jwt_str(h, "kid", v->kid, sizeof(v->kid), true))
+    if (h == NULL || json_object_get(h, "crit") || jwt_str(h, "alg", alg, sizeof(alg), true) < 0 ||
+        jwt_str(h, "typ", typ, sizeof(typ), true) < 0 ||
+        jwt_str(h, "kid", v->kid, sizeof(v->kid), true) < 0)
         goto done;
     if (strcasecmp(typ, "at+jwt") != 0 && strcasecmp(typ, "application/at+jwt") != 0)
         goto done;
@@ -354,7 +357,7 @@ static int jwt_int(const json_t *o, const char *name, int64_t *out)
     const json_t *v = json_object_get(o, name);
 
     if (!json_is_integer(v))
-        return -1;
+        return -EINVAL;
     *out = (int64_t)json_integer_value(v);
     return 0;
 }
@@ -368,7 +371,7 @@ static int jwt_cnf(const json_t *o, struct proto_jwt_verified *v)
         return 0;
     if (!json_is_object(cnf) || jwt_str(cnf, "jkt", jkt, sizeof(jkt), true) < 0 ||
         jwt_b64_decode(jkt, strlen(jkt), v->jkt, sizeof(v->jkt)) != 32)
-        return -1;
+        return -EINVAL;
     v->bound = true;
     return 0;
 }
@@ -381,15 +384,15 @@ static int jwt_claims_read(const struct proto_ctx *ctx, const json_t *c,
 
     if (!json_is_string(iss) || json_string_length(iss) != strlen(want) ||
         memcmp(json_string_value(iss), want, strlen(want)) != 0)
-        return -1;
+        return -EINVAL;
     if (jwt_int(c, "exp", &v->exp) < 0 || v->exp <= ctx->now || jwt_int(c, "iat", &v->iat) < 0)
-        return -1;
+        return -EINVAL;
     if (jwt_str(c, "client_id", v->client_id, sizeof(v->client_id), true) < 0 ||
         jwt_str(c, "sub", v->sub, sizeof(v->sub), true) < 0 ||
         jwt_str(c, "jti", v->jti, sizeof(v->jti), true) < 0 ||
         jwt_str(c, "scope", v->scope, sizeof(v->scope), false) < 0 ||
         jwt_str(c, "aud", v->aud, sizeof(v->aud), false) < 0 || jwt_cnf(c, v) < 0)
-        return -1;
+        return -EINVAL;
     return 0;
 }
 
@@ -405,17 +408,17 @@ int proto_jwt_verify(const struct proto_ctx *ctx, const char *token, size_t len,
 
     memset(v, 0, sizeof(*v));
     if (jwt_split(token, len, &d1, &d2) < 0)
-        return -1;
+        return -EINVAL;
     k = jwt_header_key(ctx, token, (size_t)(d1 - token), v);
     if (k == NULL)
-        return -1;
+        return -EINVAL;
     siglen = jwt_b64_decode(d2 + 1, len - (size_t)(d2 + 1 - token), sig, sizeof(sig));
     if (siglen <= 0 ||
         proto_jws_verify(k->pkey, k->alg, token, (size_t)(d2 - token), sig, (size_t)siglen) < 0)
-        return -1;
+        return -EINVAL;
     v->alg = k->alg;
     claims = jwt_part_json(d1 + 1, (size_t)(d2 - d1 - 1));
-    rc = claims ? jwt_claims_read(ctx, claims, v) : -1;
+    rc = claims ? jwt_claims_read(ctx, claims, v) : -EINVAL;
     json_decref(claims);
     return rc;
 }
@@ -428,9 +431,9 @@ int proto_jwt_jti(const char *token, size_t len, char *out, size_t cap)
 
     out[0] = '\0';
     if (jwt_split(token, len, &d1, &d2) < 0)
-        return -1;
+        return -EINVAL;
     claims = jwt_part_json(d1 + 1, (size_t)(d2 - d1 - 1));
-    rc = claims ? jwt_str(claims, "jti", out, cap, true) : -1;
+    rc = claims ? jwt_str(claims, "jti", out, cap, true) : -EINVAL;
     json_decref(claims);
     return rc;
 }

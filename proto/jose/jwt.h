@@ -51,33 +51,34 @@ struct proto_jwt_verified {
     int64_t iat, exp;
 };
 
-/* Parses "ES256", "EdDSA", "RS256"; -1 for anything else. */
+/* Parses "ES256", "EdDSA", "RS256"; -EINVAL for anything else. */
 int proto_jwt_alg_parse(const char *name);
 const char *proto_jwt_alg_name(int alg);
 /* Appends the signed compact JWT (header typ at+jwt, kid of the active key of alg, iss =
- * ctx->cfg->issuer) to out.  0, or -1 (no key for alg, or out of memory). */
+ * ctx->cfg->issuer) to out.  0, -ENOENT (no key for alg), -ENOMEM or -EIO (the signature
+ * failed). */
 int proto_jwt_mint(const struct proto_ctx *ctx, int alg, const struct proto_jwt_claims *c,
                    struct proto_buf *out);
 /* True when token has the shape of a compact JWS (three parts, a JSON header): cheap. */
 bool proto_jwt_shaped(const char *token, size_t len);
 /* Verifies a JWT signed by one of this server's published keys: canonical base64url, the
  * signature by kid (and that key's alg), typ at+jwt, iss byte for byte, exp after
- * ctx->now, and the claims' types.  0 with *v, or -1.  Called when the token table does
+ * ctx->now, and the claims' types.  0 with *v, or -EINVAL.  Called when the token table does
  * not know the token (proto_token_resolve). */
 int proto_jwt_verify(const struct proto_ctx *ctx, const char *token, size_t len,
                      struct proto_jwt_verified *v);
 /* Copies the jti claim of a JWT without verifying it (the table already vouches for the
- * token).  0, or -1. */
+ * token).  0, or -EINVAL. */
 int proto_jwt_jti(const char *token, size_t len, char *out, size_t cap);
 
-/* JWS signature of msg with pk: *siglen in (capacity), out (length).  0 or -1. */
+/* JWS signature of msg with pk: *siglen in (capacity), out (length).  0 or -EIO. */
 struct proto_key;
 /* The same with k's signing context, prepared once and kept in k (the minting path). */
 int proto_jws_sign_key(struct proto_key *k, const void *msg, size_t len, uint8_t *sig,
                        size_t *siglen);
 int proto_jws_sign(EVP_PKEY *pk, int alg, const void *msg, size_t len, uint8_t *sig,
                    size_t *siglen);
-/* 0 when sig is pk's valid, canonical JWS signature of msg; -1 otherwise. */
+/* 0 when sig is pk's valid, canonical JWS signature of msg; -EINVAL otherwise. */
 int proto_jws_verify(EVP_PKEY *pk, int alg, const void *msg, size_t len, const uint8_t *sig,
                      size_t siglen);
 

@@ -68,7 +68,7 @@ static int keys_header(struct proto_key *k)
                      proto_jwt_alg_name(k->alg), k->kid);
 
     if (n < 0 || (size_t)n >= sizeof(json) || proto_b64url_len((size_t)n) + 2 > sizeof(k->header))
-        return -1;
+        return -ENOSPC;
     k->header_len = proto_b64url_encode((const uint8_t *)json, (size_t)n, k->header);
     k->header[k->header_len++] = '.';
     k->header[k->header_len] = '\0';
@@ -88,7 +88,7 @@ static int keys_parse(const struct shm_key *rec, struct proto_key *k)
         EVP_PKEY_free(k->pkey);
         k->pkey = NULL;
         ERR_clear_error(); /* nothing left on the queue the worker's TLS calls read */
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }
@@ -152,7 +152,7 @@ int proto_keys_sync(const struct proto_ctx *ctx)
     uint64_t v;
 
     if (ks == NULL || ctx->region == NULL)
-        return -1;
+        return -EINVAL;
     v = shm_keys_version(ctx->region);
     if (ks->synced && v == ks->version)
         return 0;
@@ -242,9 +242,10 @@ int proto_keys_list(const struct proto_ctx *ctx, struct proto_buf *out)
 {
     struct proto_keys *ks = ctx->keys;
     size_t idx[SHM_KEYS_MAX], n;
+    int rc = proto_keys_sync(ctx);
 
-    if (proto_keys_sync(ctx) < 0)
-        return -1;
+    if (rc < 0)
+        return rc;
     proto_buf_append_str(out, "{\"keys\":[");
     n = keys_order(ks, idx);
     for (size_t i = 0; i < n; i++) {

@@ -57,7 +57,8 @@ void proto_keys_free(struct proto_keys *ks);
 
 /* Seconds a retired key stays published. */
 int64_t proto_keys_retention(const struct proto_config *cfg);
-/* Brings ctx->keys up to the shared table.  0, or -1 if nothing could be read. */
+/* Brings ctx->keys up to the shared table.  0, or -EINVAL without a key cache or a
+ * region to read. */
 int proto_keys_sync(const struct proto_ctx *ctx);
 /* The key alg signs with now, or NULL. */
 struct proto_key *proto_keys_active(const struct proto_ctx *ctx, int alg);
@@ -66,7 +67,7 @@ const struct proto_key *proto_keys_find(const struct proto_ctx *ctx, const char 
 /* The JWK Set of every key whose tokens may be alive; NULL when it cannot be built. */
 const struct proto_buf *proto_keys_jwks(const struct proto_ctx *ctx);
 /* Appends {"keys":[{kid, alg, created, status, retired_at?, published_until?}]}: every key
- * in shared memory, for the admin API. */
+ * in shared memory, for the admin API.  0, or -EINVAL (as proto_keys_sync) or -ENOMEM. */
 int proto_keys_list(const struct proto_ctx *ctx, struct proto_buf *out);
 
 /* Makes a new active key for each algorithm in mask (bit 1 << alg), persists it through

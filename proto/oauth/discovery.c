@@ -29,7 +29,7 @@ static int discovery_url(struct proto_buf *b, const char *name, const char *issu
     rc |= proto_buf_append(b, issuer, n);
     rc |= proto_buf_append_str(b, path);
     rc |= proto_buf_append(b, "\"", 1);
-    return rc ? -1 : 0;
+    return rc ? -ENOMEM : 0;
 }
 
 /* ,"name":[…]: the client authentication methods, the same at every endpoint that
@@ -48,7 +48,7 @@ int proto_discovery_build(const struct proto_config *cfg, struct proto_buf *b)
 
     for (const char *p = iss; *p; p++)
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
-            return -1;
+            return -EINVAL;
     rc |= proto_jsonw_kv_str(b, "issuer", iss, strlen(iss));
     rc |= discovery_url(b, "token_endpoint", iss, "/oauth2/token");
     rc |= discovery_url(b, "introspection_endpoint", iss, "/oauth2/introspect");
@@ -65,7 +65,7 @@ int proto_discovery_build(const struct proto_config *cfg, struct proto_buf *b)
     if (cfg->scopes_supported && cfg->scopes_supported[0])
         rc |= proto_scope_list_json(b, "scopes_supported", cfg->scopes_supported);
     rc |= proto_buf_append(b, "}", 1);
-    return rc ? -1 : 0;
+    return rc ? -ENOMEM : 0;
 }
 
 static void discovery_public(struct proto_response *res, const char *max_age)

@@ -14,7 +14,8 @@
 #define PROTO_JWKS_MAX_AGE "300"
 
 /* Appends the metadata document of cfg to out: every URL is the issuer (without a
- * trailing '/') followed by the endpoint's path.  0, or -1.  The master builds it once. */
+ * trailing '/') followed by the endpoint's path.  0, -EINVAL (an issuer JSON would have to
+ * escape) or -ENOMEM.  The master builds it once. */
 int proto_discovery_build(const struct proto_config *cfg, struct proto_buf *out);
 
 void proto_discovery_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,

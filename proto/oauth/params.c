@@ -17,7 +17,7 @@ int proto_hex_value(char c)
         return c - 'a' + 10;
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
-    return -1;
+    return -EINVAL;
 }
 
 /* A decoded NUL is refused here, where every form-encoded text passes (bodies, query

@@ -29,7 +29,7 @@ struct proto_params {
     const char *error;       /* why a parse failed: an ASCII sentence of ours */
 };
 
-/* The value of one hexadecimal digit, or -1. */
+/* The value of one hexadecimal digit, or -EINVAL. */
 int proto_hex_value(char c);
 /* Decodes one form-urlencoded component ('+' is a space, %XX a byte) into out (at least
  * len bytes).  Returns the decoded length, -EINVAL on a bad %-escape, or -EILSEQ when a

@@ -4,6 +4,7 @@
 #include "autoconfig.h"
 
 #include <argon2.h>
+#include <errno.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -119,7 +120,7 @@ int proto_random_token(char out[PROTO_TOKEN_CHARS + 1])
     uint8_t raw[PROTO_TOKEN_BYTES];
 
     if (RAND_bytes(raw, sizeof(raw)) != 1)
-        return -1;
+        return -EIO;
     proto_b64url_encode(raw, sizeof(raw), out);
     OPENSSL_cleanse(raw, sizeof(raw));
     return 0;
@@ -148,10 +149,10 @@ int proto_secret_set(struct shm_client *c, const char *secret, size_t len, bool 
         return 0;
     }
     if (RAND_bytes(salt, sizeof(salt)) != 1)
-        return -1;
+        return -EIO;
     if (argon2id_hash_encoded(ARGON2_T, ARGON2_M_KIB, ARGON2_P, secret, len, salt, sizeof(salt),
                               ARGON2_HASH, (char *)c->verifier, sizeof(c->verifier)) != ARGON2_OK)
-        return -1;
+        return -ENOMEM; /* its 19 MiB are what can fail */
     c->verifier_kind = SHM_VERIFIER_ARGON2ID;
     c->verifier_len = (uint16_t)strlen((const char *)c->verifier);
     return 0;

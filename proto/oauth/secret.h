@@ -25,9 +25,11 @@ long proto_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
 /* Decodes standard base64 with padding (Basic credentials); returns bytes or -1. */
 long proto_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
 void proto_sha256(const void *data, size_t n, uint8_t out[32]);
-/* Fills out with PROTO_TOKEN_CHARS random base64url characters and a NUL.  0 or -1. */
+/* Fills out with PROTO_TOKEN_CHARS random base64url characters and a NUL.  0, or -EIO
+ * when the CSPRNG fails. */
 int proto_random_token(char out[PROTO_TOKEN_CHARS + 1]);
-/* Sets c's verifier for secret: SHA-256 when generated, Argon2id when chosen.  0 or -1. */
+/* Sets c's verifier for secret: SHA-256 when generated, Argon2id when chosen.  0, -EIO
+ * (the CSPRNG failed) or -ENOMEM (Argon2id could not run). */
 int proto_secret_set(struct shm_client *c, const char *secret, size_t len, bool generated);
 /* Checks secret against c's verifier in constant time. */
 bool proto_secret_verify(const struct shm_client *c, const char *secret, size_t len);

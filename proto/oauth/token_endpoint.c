@@ -60,16 +60,16 @@ static int token_scope(const struct proto_ctx *ctx, struct grant *g, const char 
         n = proto_scope_normalize(p->value, p->len, want, sizeof(want));
     if (n < 0) {
         token_fail(res, 400, "invalid_scope", "the scope is malformed or too long", g);
-        return -1;
+        return -EINVAL;
     }
     if (p && !proto_scope_subset(want, (size_t)n, limit, strlen(limit))) {
         token_fail(res, 400, "invalid_scope", "a requested scope is not allowed to this client", g);
-        return -1;
+        return -EINVAL;
     }
     proto_interned(ctx, g->client.rec.scope_base, base, sizeof(base));
     if (shm_scope_bits_of(base, strlen(base), want, (size_t)n, &g->bits) < 0) {
         token_fail(res, 400, "invalid_scope", narrowed, g);
-        return -1;
+        return -EINVAL;
     }
     /* Cannot fail: the text is at most its base, which fits the buffer. */
     g->scope_len = shm_scope_text(base, strlen(base), &g->bits, g->scope, sizeof(g->scope));
@@ -108,13 +108,13 @@ static int token_audience(const struct proto_ctx *ctx, struct grant *g, struct p
         if (r && (r->len != ctx->params->p[i].len ||
                   memcmp(r->value, ctx->params->p[i].value, r->len))) {
             token_fail(res, 400, "invalid_target", "one audience per token", g);
-            return -1;
+            return -EINVAL;
         }
         r = &ctx->params->p[i];
     }
     if (a && r && (a->len != r->len || memcmp(a->value, r->value, a->len))) {
         token_fail(res, 400, "invalid_target", "audience and resource differ", g);
-        return -1;
+        return -EINVAL;
     }
     if (a == NULL)
         a = r;
@@ -127,7 +127,7 @@ static int token_audience(const struct proto_ctx *ctx, struct grant *g, struct p
     if (a->len == 0 || a->len > PROTO_SCOPE_MAX || memchr(a->value, ' ', a->len) ||
         !proto_scope_subset(a->value, a->len, allowed, strlen(allowed))) {
         token_fail(res, 400, "invalid_target", "the audience is not allowed to this client", g);
-        return -1;
+        return -EINVAL;
     }
     memcpy(g->aud, a->value, a->len);
     g->aud[a->len] = '\0';
@@ -151,7 +151,7 @@ static int token_ttl(const struct proto_ctx *ctx, struct grant *g, struct proto_
     if (p->len == 0 || end != p->value + p->len || v <= 0 || p->value[0] < '0' ||
         p->value[0] > '9') {
         token_fail(res, 400, "invalid_request", "validity_period must be a positive number", g);
-        return -1;
+        return -EINVAL;
     }
     g->ttl = v < (long long)max ? (uint32_t)v : max;
     return 0;
@@ -200,10 +200,9 @@ static int token_mint_jwt(const struct proto_ctx *ctx, const struct grant *g, st
         .exp = ctx->now + g->ttl,
         .jti = jti,
     };
+    int rc = proto_random_token(jti);
 
-    if (proto_random_token(jti) < 0)
-        return -1;
-    return proto_jwt_mint(ctx, (int)c->jwt_alg, &cl, out);
+    return rc < 0 ? rc : proto_jwt_mint(ctx, (int)c->jwt_alg, &cl, out);
 }
 
 /* Issues the access token (and refresh token) of g and writes the 200 response. */
@@ -304,7 +303,7 @@ static int token_still_allowed(const struct proto_ctx *ctx, struct grant *g,
         !proto_scope_subset(g->aud, strlen(g->aud), allowed, strlen(allowed))) {
         token_fail(res, 400, "invalid_target",
                    "the client is no longer allowed the audience of this grant", g);
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }

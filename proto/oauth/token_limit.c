@@ -52,7 +52,7 @@ static void limit_refuse(const struct proto_ctx *ctx, const struct proto_client 
 static int limit_evict(const struct proto_ctx *ctx, const struct proto_client *c,
                        const struct shm_entry *e, struct proto_response *res)
 {
-    if (proto_token_retire(ctx, e) != 0)
+    if (proto_token_retire(ctx, e) < 0)
         return 0;
     if (proto_journal_token_revoked(ctx, (const uint8_t *)e->words) < 0) {
         proto_oauth_error(res, 503, "temporarily_unavailable",
@@ -83,16 +83,17 @@ int proto_token_limit(const struct proto_ctx *ctx, const struct proto_client *c,
             return 0;
         if (rc < 0) { /* nothing found to evict nor to wait for: the count is all there is */
             limit_refuse(ctx, c, 0, res);
-            return -1;
+            return -EAGAIN;
         }
         shm_token_decode(e.words, &t);
         /* A JWT whose revoked entry must stay until it expires frees no room: refused. */
         if (ctx->cfg->limit_policy == PROTO_LIMIT_REFUSE || proto_token_kept_revoked(ctx, &t)) {
             limit_refuse(ctx, c, t.exp, res);
-            return -1;
+            return -EAGAIN;
         }
-        if (limit_evict(ctx, c, &e, res) < 0)
-            return -1;
+        rc = limit_evict(ctx, c, &e, res);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }

@@ -9,6 +9,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,7 +28,8 @@ static void validate_refuse(struct proto_response *res, int status, const char *
     proto_response_header(res, "WWW-Authenticate", challenge);
 }
 
-/* The scope and audience requirements of the query: 0, or -1 (unmet) / -2 (malformed). */
+/* The scope and audience requirements of the query: 0, or -EACCES (unmet) or -EINVAL
+ * (malformed). */
 static int validate_requirements(const struct proto_ctx *ctx, const struct proto_request *req,
                                  const char *scope, const char *aud)
 {
@@ -37,13 +39,13 @@ static int validate_requirements(const struct proto_ctx *ctx, const struct proto
         return 0;
     ctx->params->arena = ctx->arena;
     if (proto_form_parse(proto_span_ptr(req, req->query), req->query.len, ctx->params) < 0)
-        return -2;
+        return -EINVAL;
     p = proto_params_get(ctx->params, "scope");
     if (p && !proto_scope_subset(p->value, p->len, scope, strlen(scope)))
-        return -1;
+        return -EACCES;
     p = proto_params_get(ctx->params, "audience");
     if (p && (p->len != strlen(aud) || memcmp(p->value, aud, p->len) != 0))
-        return -1;
+        return -EACCES;
     return 0;
 }
 
@@ -95,7 +97,7 @@ void proto_validate_endpoint(const struct proto_ctx *ctx, const struct proto_req
     shm_token_scope(ctx->region, &t, scope, sizeof(scope));
     proto_interned(ctx, t.audience, aud, sizeof(aud));
     rc = validate_requirements(ctx, req, scope, aud);
-    if (rc == -2) {
+    if (rc == -EINVAL) {
         validate_refuse(res, 400, "invalid_request", "the query string is malformed");
         return;
     }

@@ -6,6 +6,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -23,7 +24,7 @@ static int metrics_line(struct proto_buf *b, const char *name, const char *type,
     int n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help,
                      name, type, name, value);
 
-    return n > 0 && (size_t)n < sizeof(line) ? proto_buf_append(b, line, (size_t)n) : -1;
+    return n > 0 && (size_t)n < sizeof(line) ? proto_buf_append(b, line, (size_t)n) : -ENOSPC;
 }
 
 /* A counter with one sample per action of a client at its limit of live tokens. */
@@ -39,7 +40,7 @@ static int metrics_limits(struct proto_buf *b, const struct shm_stats *st)
                  "tessera_client_limit_total{action=\"refuse\"} %" PRIu64 "\n",
                  shm_stats_sum(st, SHM_STAT_LIMIT_EVICT), shm_stats_sum(st, SHM_STAT_LIMIT_REFUSE));
 
-    return n > 0 && (size_t)n < sizeof(text) ? proto_buf_append(b, text, (size_t)n) : -1;
+    return n > 0 && (size_t)n < sizeof(text) ? proto_buf_append(b, text, (size_t)n) : -ENOSPC;
 }
 
 void proto_metrics_endpoint(const struct proto_ctx *ctx, const struct proto_request *req,

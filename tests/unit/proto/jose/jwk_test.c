@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+
 #include <jansson.h>
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
@@ -153,10 +155,10 @@ static void test_unsupported_keys(void **state)
     char kid[PROTO_JWK_KID_CHARS + 1];
     struct shm_key rec;
 
-    assert_int_equal(proto_jwk_alg_of(p384), -1);
-    assert_int_equal(proto_jwk_alg_of(rsa1024), -1);
-    assert_int_equal(proto_jwk_thumbprint(p384, kid), -1);
-    assert_int_equal(proto_jwk_record(rsa1024, 1, 1, &rec), -1);
+    assert_int_equal(proto_jwk_alg_of(p384), -EINVAL);
+    assert_int_equal(proto_jwk_alg_of(rsa1024), -EINVAL);
+    assert_int_equal(proto_jwk_thumbprint(p384, kid), -EINVAL);
+    assert_int_equal(proto_jwk_record(rsa1024, 1, 1, &rec), -EINVAL);
     assert_null(proto_jwk_generate(9));
     EVP_PKEY_free(p384);
     EVP_PKEY_free(rsa1024);
@@ -209,13 +211,13 @@ static void test_file_parse_refuses(void **state)
     char *pem;
     long n;
 
-    assert_int_equal(proto_jwk_file_parse(not_pem, strlen(not_pem), &rec, &why), -1);
+    assert_int_equal(proto_jwk_file_parse(not_pem, strlen(not_pem), &rec, &why), -EINVAL);
     assert_non_null(why);
-    assert_int_equal(proto_jwk_file_parse(bad_pem, strlen(bad_pem), &rec, &why), -1);
+    assert_int_equal(proto_jwk_file_parse(bad_pem, strlen(bad_pem), &rec, &why), -EINVAL);
     /* A valid PEM key of a curve we do not sign with. */
     PEM_write_bio_PrivateKey(bio, p384, NULL, NULL, 0, NULL, NULL);
     n = BIO_get_mem_data(bio, &pem);
-    assert_int_equal(proto_jwk_file_parse(pem, (size_t)n, &rec, &why), -1);
+    assert_int_equal(proto_jwk_file_parse(pem, (size_t)n, &rec, &why), -EINVAL);
     /* A bare PEM file (no header lines) is accepted: created and serial 0. */
     BIO_free(bio);
     EVP_PKEY_free(p384);

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+
 #include <openssl/ecdsa.h>
 
 #include "tests/unit/proto/jose/jwt_fixture.h"
@@ -25,8 +27,8 @@ static void test_alg_names(void **state)
     assert_int_equal(proto_jwt_alg_parse("ES256"), PROTO_JWT_ES256);
     assert_int_equal(proto_jwt_alg_parse("EdDSA"), PROTO_JWT_EDDSA);
     assert_int_equal(proto_jwt_alg_parse("RS256"), PROTO_JWT_RS256);
-    assert_int_equal(proto_jwt_alg_parse("none"), -1);
-    assert_int_equal(proto_jwt_alg_parse("es256"), -1);
+    assert_int_equal(proto_jwt_alg_parse("none"), -EINVAL);
+    assert_int_equal(proto_jwt_alg_parse("es256"), -EINVAL);
     assert_string_equal(proto_jwt_alg_name(PROTO_JWT_EDDSA), "EdDSA");
     assert_string_equal(proto_jwt_alg_name(PROTO_JWT_RS256), "RS256");
 }
@@ -73,12 +75,12 @@ static void test_jws_roundtrip(void **state)
         assert_int_equal(proto_jws_sign(pk, alg, msg, strlen(msg), sig, &n), 0);
         assert_int_equal(n, want_len[alg]);
         assert_int_equal(proto_jws_verify(pk, alg, msg, strlen(msg), sig, n), 0);
-        assert_int_equal(proto_jws_verify(pk, alg, msg, strlen(msg) - 1, sig, n), -1);
-        assert_int_equal(proto_jws_verify(pk, alg, msg, strlen(msg), sig, n - 1), -1);
+        assert_int_equal(proto_jws_verify(pk, alg, msg, strlen(msg) - 1, sig, n), -EINVAL);
+        assert_int_equal(proto_jws_verify(pk, alg, msg, strlen(msg), sig, n - 1), -EINVAL);
         sig[n / 2] ^= 1;
-        assert_int_equal(proto_jws_verify(pk, alg, msg, strlen(msg), sig, n), -1);
+        assert_int_equal(proto_jws_verify(pk, alg, msg, strlen(msg), sig, n), -EINVAL);
         /* A signature of another algorithm's shape is refused, not misread. */
-        assert_int_equal(proto_jws_verify(pk, (alg + 1) % 3, msg, strlen(msg), sig, n), -1);
+        assert_int_equal(proto_jws_verify(pk, (alg + 1) % 3, msg, strlen(msg), sig, n), -EINVAL);
         EVP_PKEY_free(pk);
     }
 }
@@ -115,7 +117,8 @@ static void test_es256_raw_low_s(void **state)
         assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk), 1);
         assert_int_equal(EVP_DigestVerify(md, der, (size_t)dlen, (const uint8_t *)msg, strlen(msg)),
                          1);
-        assert_int_equal(proto_jws_verify(pk, PROTO_JWT_ES256, msg, strlen(msg), high, 64), -1);
+        assert_int_equal(proto_jws_verify(pk, PROTO_JWT_ES256, msg, strlen(msg), high, 64),
+                         -EINVAL);
         EVP_MD_CTX_free(md);
         ECDSA_SIG_free(es);
         BN_free(order);
@@ -190,7 +193,7 @@ static void test_mint_optional_claims_absent(void **state)
     assert_int_equal(json_object_size(p), 6);
     json_decref(p);
     /* No key for an algorithm: nothing is minted. */
-    assert_int_equal(proto_jwt_mint(&f->ctx, 7, &c, &jwt), -1);
+    assert_int_equal(proto_jwt_mint(&f->ctx, 7, &c, &jwt), -ENOENT);
     proto_buf_free(&jwt);
 }
 
@@ -273,31 +276,31 @@ static void test_verify_header_rules(void **state)
     assert_int_equal(verify_crafted(f, PROTO_JWT_ES256, "at+jwt", "ES256", GOOD_PAYLOAD), 0);
     assert_int_equal(
         verify_crafted(f, PROTO_JWT_ES256, "application/at+jwt", "ES256", GOOD_PAYLOAD), 0);
-    assert_int_equal(verify_crafted(f, PROTO_JWT_ES256, "JWT", "ES256", GOOD_PAYLOAD), -1);
-    assert_int_equal(verify_crafted(f, PROTO_JWT_ES256, "at+jwt", "RS256", GOOD_PAYLOAD), -1);
-    assert_int_equal(verify_crafted(f, PROTO_JWT_EDDSA, "at+jwt", "none", GOOD_PAYLOAD), -1);
+    assert_int_equal(verify_crafted(f, PROTO_JWT_ES256, "JWT", "ES256", GOOD_PAYLOAD), -EINVAL);
+    assert_int_equal(verify_crafted(f, PROTO_JWT_ES256, "at+jwt", "RS256", GOOD_PAYLOAD), -EINVAL);
+    assert_int_equal(verify_crafted(f, PROTO_JWT_EDDSA, "at+jwt", "none", GOOD_PAYLOAD), -EINVAL);
     /* Claims: another issuer (even by a trailing slash), no exp, expired, wrong types. */
     assert_int_equal(verify_crafted(f, PROTO_JWT_RS256, "at+jwt", "RS256",
                                     "{\"iss\":\"" FX_ISSUER "/\",\"sub\":\"svc\",\"exp\":"
                                     "1800000600,\"iat\":1,\"jti\":\"j\",\"client_id\":\"svc\"}"),
-                     -1);
+                     -EINVAL);
     assert_int_equal(verify_crafted(f, PROTO_JWT_RS256, "at+jwt", "RS256",
                                     "{\"iss\":\"" FX_ISSUER "\",\"sub\":\"svc\",\"iat\":1,"
                                     "\"jti\":\"j\",\"client_id\":\"svc\"}"),
-                     -1);
+                     -EINVAL);
     assert_int_equal(verify_crafted(f, PROTO_JWT_RS256, "at+jwt", "RS256",
                                     "{\"iss\":\"" FX_ISSUER "\",\"sub\":\"svc\",\"exp\":"
                                     "1800000000,\"iat\":1,\"jti\":\"j\",\"client_id\":\"svc\"}"),
-                     -1);
+                     -EINVAL);
     assert_int_equal(verify_crafted(f, PROTO_JWT_RS256, "at+jwt", "RS256",
                                     "{\"iss\":\"" FX_ISSUER "\",\"sub\":\"svc\",\"exp\":"
                                     "1800000600,\"iat\":1,\"jti\":\"j\",\"client_id\":7}"),
-                     -1);
+                     -EINVAL);
     assert_int_equal(verify_crafted(f, PROTO_JWT_RS256, "at+jwt", "RS256",
                                     "{\"iss\":\"" FX_ISSUER "\",\"iss\":\"x\",\"sub\":\"svc\","
                                     "\"exp\":1800000600,\"iat\":1,\"jti\":\"j\",\"client_id\":"
                                     "\"svc\"}"),
-                     -1);
+                     -EINVAL);
 }
 
 static void test_verify_refuses_tampering(void **state)
@@ -313,31 +316,31 @@ static void test_verify_refuses_tampering(void **state)
     dot = strchr(jwt.data, '.');
     was = dot[5];
     dot[5] = was == 'A' ? 'B' : 'A';
-    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -1);
+    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -EINVAL);
     dot[5] = was;
     assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), 0);
     /* The same signature bytes spelt differently: 64 bytes end in 4 unused bits. */
     last = jwt.data + jwt.len - 1;
     *last = (char)(*last + 1);
-    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -1);
+    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -EINVAL);
     *last = (char)(*last - 1);
     proto_buf_append(&jwt, "=", 1);
-    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -1);
+    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -EINVAL);
     jwt.data[--jwt.len] = '\0';
     /* Expired at `now`; once valid, a token of another issuer never. */
     f->ctx.now = c.exp;
-    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -1);
+    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -EINVAL);
     f->ctx.now = FX_NOW;
     f->cfg.issuer = "https://other.example.com";
-    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -1);
+    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -EINVAL);
     f->cfg.issuer = FX_ISSUER;
     /* Another key's signature (of the same length) under this kid. */
     assert_int_equal(fx_mint(f, PROTO_JWT_EDDSA, &c, &other), 0);
     assert_int_equal(strlen(strrchr(other.data, '.')), strlen(strrchr(jwt.data, '.')));
     memcpy(strrchr(jwt.data, '.'), strrchr(other.data, '.'), 87);
-    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -1);
-    assert_int_equal(proto_jwt_verify(&f->ctx, "a.b.c", 5, &v), -1);
-    assert_int_equal(proto_jwt_verify(&f->ctx, "eyJ.e.c.d", 9, &v), -1);
+    assert_int_equal(proto_jwt_verify(&f->ctx, jwt.data, jwt.len, &v), -EINVAL);
+    assert_int_equal(proto_jwt_verify(&f->ctx, "a.b.c", 5, &v), -EINVAL);
+    assert_int_equal(proto_jwt_verify(&f->ctx, "eyJ.e.c.d", 9, &v), -EINVAL);
     proto_buf_free(&jwt);
     proto_buf_free(&other);
 }
