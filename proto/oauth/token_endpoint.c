@@ -205,52 +205,48 @@ static int token_mint_jwt(const struct proto_ctx *ctx, const struct grant *g, st
     return rc < 0 ? rc : proto_jwt_mint(ctx, (int)c->jwt_alg, &cl, out);
 }
 
-/* Issues the access token (and refresh token) of g and writes the 200 response. */
-static void token_issue(const struct proto_ctx *ctx, struct grant *g, struct proto_response *res)
+/* A new refresh token into refresh; the first of a grant also starts its family. */
+static int token_new_refresh(struct grant *g, char refresh[PROTO_TOKEN_CHARS + 1])
 {
-    char refresh[PROTO_TOKEN_CHARS + 1], opaque[PROTO_TOKEN_CHARS + 1];
-    struct proto_buf jwt = {0}, *b = &res->body;
-    const char *access = opaque;
-    size_t access_len = PROTO_TOKEN_CHARS;
-    bool is_jwt = g->client.rec.token_format == PROTO_FORMAT_JWT;
+    uint8_t h[32];
+    int rc = proto_random_token(refresh);
+
+    if (rc == 0 && g->family == 0) {
+        proto_token_hash(refresh, PROTO_TOKEN_CHARS, h);
+        memcpy(&g->family, h, sizeof(g->family));
+        g->family |= 1; /* never 0, which means "no grant" */
+    }
+    return rc;
+}
+
+/* A new access token: a JWT minted into jwt for a JWT client, else an opaque one written
+ * into opaque.  0 with *access and *len, or a negative errno. */
+static int token_new_access(const struct proto_ctx *ctx, struct grant *g,
+                            char opaque[PROTO_TOKEN_CHARS + 1], struct proto_buf *jwt,
+                            const char **access, size_t *len)
+{
     int rc;
 
-    if (g->with_refresh) {
-        uint8_t h[32];
+    if (g->client.rec.token_format != PROTO_FORMAT_JWT) {
+        *access = opaque;
+        *len = PROTO_TOKEN_CHARS;
+        return proto_random_token(opaque);
+    }
+    /* Retired signing keys stay published max_access_ttl: no JWT may outlive that. */
+    if (ctx->cfg->max_access_ttl && g->ttl > ctx->cfg->max_access_ttl)
+        g->ttl = ctx->cfg->max_access_ttl;
+    rc = token_mint_jwt(ctx, g, jwt);
+    *access = jwt->data;
+    *len = jwt->len;
+    return rc;
+}
 
-        if (proto_random_token(refresh) < 0)
-            goto fail;
-        if (g->family == 0) {
-            proto_token_hash(refresh, PROTO_TOKEN_CHARS, h);
-            memcpy(&g->family, h, sizeof(g->family));
-            g->family |= 1; /* never 0, which means "no grant" */
-        }
-    }
-    if (is_jwt) {
-        /* Retired signing keys stay published max_access_ttl: no JWT may outlive that. */
-        if (ctx->cfg->max_access_ttl && g->ttl > ctx->cfg->max_access_ttl)
-            g->ttl = ctx->cfg->max_access_ttl;
-        if (token_mint_jwt(ctx, g, &jwt) < 0)
-            goto fail;
-        access = jwt.data;
-        access_len = jwt.len;
-    } else if (proto_random_token(opaque) < 0) {
-        goto fail;
-    }
-    rc = token_record(ctx, g, access, access_len, SHM_TOKEN_ACCESS, is_jwt ? SHM_TOKEN_JWT : 0,
-                      g->ttl);
-    if (rc == 0 && g->with_refresh)
-        rc = token_record(ctx, g, refresh, PROTO_TOKEN_CHARS, SHM_TOKEN_REFRESH, 0,
-                          g->client.rec.refresh_ttl ? g->client.rec.refresh_ttl
-                                                    : ctx->cfg->default_refresh_ttl);
-    if (rc == -ENOSPC || rc == -EIO) {
-        token_fail(res, 503, "temporarily_unavailable",
-                   rc == -EIO ? "the token could not be made durable" : "the token table is full",
-                   g);
-        goto done;
-    }
-    if (rc < 0)
-        goto fail;
+/* The 200 answer of RFC 6749 §5.1 with the tokens issued. */
+static void token_answer(const struct grant *g, const char *access, size_t access_len,
+                         const char *refresh, struct proto_response *res)
+{
+    struct proto_buf *b = &res->body;
+
     res->status = 200;
     res->content_type = "application/json";
     proto_oauth_nostore(res);
@@ -263,6 +259,35 @@ static void token_issue(const struct proto_ctx *ctx, struct grant *g, struct pro
     if (g->with_refresh)
         proto_jsonw_kv_str(b, "refresh_token", refresh, PROTO_TOKEN_CHARS);
     proto_buf_append(b, "}", 1);
+}
+
+/* Issues the access token (and refresh token) of g and writes the answer. */
+static void token_issue(const struct proto_ctx *ctx, struct grant *g, struct proto_response *res)
+{
+    char refresh[PROTO_TOKEN_CHARS + 1], opaque[PROTO_TOKEN_CHARS + 1];
+    struct proto_buf jwt = {0};
+    const char *access;
+    size_t access_len;
+    bool is_jwt = g->client.rec.token_format == PROTO_FORMAT_JWT;
+    int rc;
+
+    if ((g->with_refresh && token_new_refresh(g, refresh) < 0) ||
+        token_new_access(ctx, g, opaque, &jwt, &access, &access_len) < 0)
+        goto fail;
+    rc = token_record(ctx, g, access, access_len, SHM_TOKEN_ACCESS, is_jwt ? SHM_TOKEN_JWT : 0,
+                      g->ttl);
+    if (rc == 0 && g->with_refresh)
+        rc = token_record(ctx, g, refresh, PROTO_TOKEN_CHARS, SHM_TOKEN_REFRESH, 0,
+                          g->client.rec.refresh_ttl ? g->client.rec.refresh_ttl
+                                                    : ctx->cfg->default_refresh_ttl);
+    if (rc == -ENOSPC || rc == -EIO)
+        token_fail(res, 503, "temporarily_unavailable",
+                   rc == -EIO ? "the token could not be made durable" : "the token table is full",
+                   g);
+    else if (rc < 0)
+        goto fail;
+    else
+        token_answer(g, access, access_len, refresh, res);
     goto done;
 fail:
     token_fail(res, 500, "server_error", "the token could not be issued", g);
