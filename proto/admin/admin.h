@@ -105,4 +105,14 @@ void proto_admin_keys_rotate(const struct proto_ctx *ctx, const struct proto_req
 void proto_admin_sessions_list(const struct proto_ctx *ctx, const struct proto_request *req,
                                struct proto_response *res);
 
+/* Shared within proto/admin/ (proto/admin/admin_query.c). */
+
+/* The query string into ctx->params: none but the names in `known` (NULL-terminated), each
+ * at most once.  0, or -EINVAL with a 400 written. */
+int proto__admin_query(const struct proto_ctx *ctx, const struct proto_request *req,
+                       const char *const *known, struct proto_response *res);
+/* A list's page size from the `limit` parameter: 1 to PROTO_CLIENT_LIST_MAX, by default
+ * PROTO_CLIENT_LIST_DEFAULT.  0, or -EINVAL with a 400 written. */
+int proto__admin_limit(const struct proto_ctx *ctx, uint64_t *limit, struct proto_response *res);
+
 #endif

@@ -24,41 +24,16 @@
 #define ADMIN_SPINS 10000 /* tries at a client's writer lock, held for one record copy */
 #define ADMIN_RETRIES 3   /* PUT: find/create races with another writer of the same id */
 
-/* An error body with a description that may quote request text (already sanitised). */
-static void admin_error(struct proto_response *res, int status, const char *error, const char *why)
-{
-    struct proto_buf *b = &res->body;
-
-    res->status = status;
-    res->content_type = "application/json";
-    proto_buf_reset(b);
-    proto_buf_append(b, "{", 1);
-    proto_jsonw_kv_str(b, "error", error, strlen(error));
-    proto_jsonw_kv_str(b, "error_description", why, strlen(why));
-    proto_buf_append(b, "}", 1);
-    proto_response_header(res, "Cache-Control", "no-store");
-}
-
 static void admin_busy(struct proto_response *res)
 {
-    admin_error(res, 503, "temporarily_unavailable",
-                "another request is changing this client; retry");
+    proto_response_error(res, 503, "temporarily_unavailable",
+                         "another request is changing this client; retry");
     proto_response_header(res, "Retry-After", "1");
 }
 
 static void admin_not_found(struct proto_response *res)
 {
-    admin_error(res, 404, "not_found", "no such client");
-}
-
-/* Starts a JSON object answer; every admin answer is no-store (some carry secrets). */
-static void admin_begin(struct proto_response *res, int status)
-{
-    res->status = status;
-    res->content_type = "application/json";
-    proto_buf_reset(&res->body);
-    proto_oauth_nostore(res);
-    proto_buf_append(&res->body, "{", 1);
+    proto_response_error(res, 404, "not_found", "no such client");
 }
 
 /* Answers status with the client's JSON, and its secret when one is given. */
@@ -68,12 +43,12 @@ static void admin_answer_client(const struct proto_ctx *ctx, int status, const s
     struct proto_buf *b = &res->body;
     int rc;
 
-    admin_begin(res, status);
+    proto_oauth_json_begin(res, status);
     rc = proto_client_json(ctx, c, b);
     if (rc == 0 && secret)
         rc = proto_jsonw_kv_str(b, "client_secret", secret, strlen(secret));
     if (rc < 0 || proto_buf_append(b, "}", 1) < 0)
-        admin_error(res, 500, "server_error", "out of memory");
+        proto_response_error(res, 500, "server_error", "out of memory");
 }
 
 /* A client body is JSON, and says so: a body of another or no declared type is refused
@@ -94,12 +69,12 @@ static int admin_body(const struct proto_ctx *ctx, const struct proto_request *r
     char why[PROTO_CLIENT_WHY_MAX];
 
     if (!admin_is_json(req)) {
-        admin_error(res, 415, "invalid_request", "send the client as application/json");
+        proto_response_error(res, 415, "invalid_request", "send the client as application/json");
         return -EINVAL;
     }
     if (proto_client_parse(proto_span_ptr(req, req->body), req->body.len,
                            ctx->cfg->default_access_ttl, in, why) < 0) {
-        admin_error(res, 400, "invalid_request", why);
+        proto_response_error(res, 400, "invalid_request", why);
         return -EINVAL;
     }
     return 0;
@@ -118,13 +93,13 @@ static int admin_path_id(const struct proto_request *req, bool want_secret,
                                      id, &suffix, &slen);
 
     if (rc == -EINVAL) {
-        admin_error(res, 400, "invalid_request",
-                    "the client id in the path is malformed or not a valid client id");
+        proto_response_error(res, 400, "invalid_request",
+                             "the client id in the path is malformed or not a valid client id");
         return -EINVAL;
     }
     is_secret = suffix && slen == 6 && memcmp(suffix, "secret", 6) == 0;
     if (rc < 0 || (suffix && !is_secret)) {
-        admin_error(res, 404, "not_found", "no such endpoint");
+        proto_response_error(res, 404, "not_found", "no such endpoint");
         return -ENOENT;
     }
     if (is_secret != want_secret) {
@@ -132,35 +107,6 @@ static int admin_path_id(const struct proto_request *req, bool want_secret,
                              "the method is not allowed for this path");
         proto_response_header(res, "Allow", is_secret ? "POST" : "GET, HEAD, PUT, DELETE");
         return -EOPNOTSUPP;
-    }
-    return 0;
-}
-
-/* The query parameters of an admin call, none but those in `known` and each once.
- * 0, or -EINVAL with a 400 written. */
-static int admin_query(const struct proto_ctx *ctx, const struct proto_request *req,
-                       const char *const *known, struct proto_response *res)
-{
-    struct proto_params *p = ctx->params;
-
-    p->arena = ctx->arena;
-    if (proto_form_parse(proto_span_ptr(req, req->query), req->query.len, p) < 0) {
-        admin_error(res, 400, "invalid_request", p->error ? p->error : "malformed query");
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < p->n; i++) {
-        const char *const *k = known;
-
-        while (*k && strcmp(*k, p->p[i].name) != 0)
-            k++;
-        if (*k == NULL) {
-            admin_error(res, 400, "invalid_request", "unknown query parameter");
-            return -EINVAL;
-        }
-    }
-    if (proto_params_check_single(p, NULL)) {
-        admin_error(res, 400, "invalid_request", "a query parameter was sent more than once");
-        return -EINVAL;
     }
     return 0;
 }
@@ -196,9 +142,10 @@ static void admin_write_failed(struct proto_response *res, int rc, const char *w
     if (rc == -EBUSY)
         admin_busy(res);
     else if (rc == -EIO)
-        admin_error(res, 503, "temporarily_unavailable", "the change could not be made durable");
+        proto_response_error(res, 503, "temporarily_unavailable",
+                             "the change could not be made durable");
     else
-        admin_error(res, 500, "server_error", why);
+        proto_response_error(res, 500, "server_error", why);
 }
 
 /* Location: /admin/clients/{id} of a created client. */
@@ -246,7 +193,7 @@ static int admin_create(const struct proto_ctx *ctx, struct shm_client *c, const
         return -EEXIST;
     }
     if (slot == -ENOSPC)
-        admin_error(res, 503, "temporarily_unavailable", "the client table is full");
+        proto_response_error(res, 503, "temporarily_unavailable", "the client table is full");
     else if (slot < 0)
         goto fail;
     else if (proto_journal_client_put(ctx, c, (uint32_t)version, version) < 0)
@@ -259,7 +206,7 @@ static int admin_create(const struct proto_ctx *ctx, struct shm_client *c, const
     return 0;
 fail:
     OPENSSL_cleanse(generated, sizeof(generated));
-    admin_error(res, 500, "server_error", "the client could not be created");
+    proto_response_error(res, 500, "server_error", "the client could not be created");
     return 0;
 }
 
@@ -273,13 +220,14 @@ static int admin_record(const struct proto_ctx *ctx, const struct proto_client_i
     memset(c, 0, sizeof(*c));
     memcpy(c->id, in->id, sizeof(c->id));
     if (proto_client_build(ctx, in, c) < 0) {
-        admin_error(res, 503, "temporarily_unavailable", "the interned string table is full");
+        proto_response_error(res, 503, "temporarily_unavailable",
+                             "the interned string table is full");
         return -ENOSPC;
     }
     /* A secret a human chose may be guessable: Argon2id makes guessing it slow. */
     rc = in->has_secret ? proto_secret_set(c, in->secret, in->secret_len, false) : 0;
     if (rc < 0)
-        admin_error(res, 500, "server_error", "the secret could not be hashed");
+        proto_response_error(res, 500, "server_error", "the secret could not be hashed");
     return rc;
 }
 
@@ -293,7 +241,7 @@ void proto_admin_clients_create(const struct proto_ctx *ctx, const struct proto_
         admin_record(ctx, &in, &c, res) < 0)
         goto done;
     if (admin_create(ctx, &c, in.has_secret ? in.secret : NULL, res) == -EEXIST)
-        admin_error(res, 409, "conflict", "a client with this client_id exists");
+        proto_response_error(res, 409, "conflict", "a client with this client_id exists");
 done:
     OPENSSL_cleanse(&in, sizeof(in));
 }
@@ -339,7 +287,8 @@ void proto_admin_client_put(const struct proto_ctx *ctx, const struct proto_requ
         admin_body(ctx, req, &in, res) < 0)
         goto done;
     if (in.id[0] && strcmp(in.id, id) != 0) {
-        admin_error(res, 400, "invalid_request", "client_id differs from the id in the path");
+        proto_response_error(res, 400, "invalid_request",
+                             "client_id differs from the id in the path");
         goto done;
     }
     memcpy(in.id, id, sizeof(id));
@@ -405,7 +354,7 @@ static int admin_flag(const struct proto_ctx *ctx, const char *name, bool *out,
 
     *out = p && n == p->len && (strcmp(p->value, "true") == 0 || strcmp(p->value, "1") == 0);
     if (p && !*out && (n != p->len || (strcmp(p->value, "false") && strcmp(p->value, "0")))) {
-        admin_error(res, 400, "invalid_request", "revoke_tokens must be true or false");
+        proto_response_error(res, 400, "invalid_request", "revoke_tokens must be true or false");
         return -EINVAL;
     }
     return 0;
@@ -416,11 +365,11 @@ static void admin_answer_secret(const char *id, const char *secret, struct proto
 {
     struct proto_buf *b = &res->body;
 
-    admin_begin(res, 200);
+    proto_oauth_json_begin(res, 200);
     if (proto_jsonw_kv_str(b, "client_id", id, strlen(id)) < 0 ||
         proto_jsonw_kv_str(b, "client_secret", secret, strlen(secret)) < 0 ||
         proto_buf_append(b, "}", 1) < 0)
-        admin_error(res, 500, "server_error", "out of memory");
+        proto_response_error(res, 500, "server_error", "out of memory");
 }
 
 /* POST /admin/clients/{id}/secret[?revoke_tokens=true]: a new generated secret; the old
@@ -437,7 +386,7 @@ void proto_admin_client_post(const struct proto_ctx *ctx, const struct proto_req
     int rc;
 
     if (proto_admin_check(ctx, req, res) < 0 || admin_path_id(req, true, id, res) < 0 ||
-        admin_query(ctx, req, known, res) < 0 || admin_flag(ctx, known[0], &revoke, res) < 0)
+        proto__admin_query(ctx, req, known, res) < 0 || admin_flag(ctx, known[0], &revoke, res) < 0)
         return;
     slot = shm_client_find(ctx->region, id, strlen(id), &c, &gen);
     if (slot < 0) {
@@ -446,7 +395,7 @@ void proto_admin_client_post(const struct proto_ctx *ctx, const struct proto_req
     }
     if (proto_random_token(secret) < 0 ||
         proto_secret_set(&c, secret, PROTO_TOKEN_CHARS, true) < 0) {
-        admin_error(res, 500, "server_error", "the secret could not be generated");
+        proto_response_error(res, 500, "server_error", "the secret could not be generated");
         goto done;
     }
     c.updated = ctx->now;
@@ -490,23 +439,13 @@ static int admin_list_visit(uint64_t slot, const struct shm_client *c, void *arg
 static int admin_list_args(const struct proto_ctx *ctx, uint64_t *limit, uint64_t *from,
                            struct proto_response *res)
 {
-    const struct proto_param *lim = proto_params_get(ctx->params, "limit");
     const struct proto_param *after = proto_params_get(ctx->params, "after");
-    size_t digits = 0;
 
-    *limit = PROTO_CLIENT_LIST_DEFAULT;
-    if (lim) {
-        while (digits < lim->len && lim->value[digits] >= '0' && lim->value[digits] <= '9')
-            digits++;
-        *limit = digits == lim->len && digits <= 4 ? strtoull(lim->value, NULL, 10) : 0;
-    }
-    if (*limit < 1 || *limit > PROTO_CLIENT_LIST_MAX) {
-        admin_error(res, 400, "invalid_request", "limit must be a number from 1 to 1000");
+    if (proto__admin_limit(ctx, limit, res) < 0)
         return -EINVAL;
-    }
     *from = 0;
     if (after && proto_client_cursor_decode(after->value, after->len, from) < 0) {
-        admin_error(res, 400, "invalid_request", "after is not a cursor this server gave");
+        proto_response_error(res, 400, "invalid_request", "after is not a cursor this server gave");
         return -EINVAL;
     }
     return 0;
@@ -522,10 +461,10 @@ void proto_admin_clients_list(const struct proto_ctx *ctx, const struct proto_re
     char cursor[PROTO_CLIENT_CURSOR_MAX];
     uint64_t from;
 
-    if (proto_admin_check(ctx, req, res) < 0 || admin_query(ctx, req, known, res) < 0 ||
+    if (proto_admin_check(ctx, req, res) < 0 || proto__admin_query(ctx, req, known, res) < 0 ||
         admin_list_args(ctx, &l.limit, &from, res) < 0)
         return;
-    admin_begin(res, 200);
+    proto_oauth_json_begin(res, 200);
     l.rc = proto_jsonw_kv_raw(l.b, "clients", "[");
     if (l.rc == 0)
         shm_clients_iterate(ctx->region, from, admin_list_visit, &l);
@@ -538,5 +477,5 @@ void proto_admin_clients_list(const struct proto_ctx *ctx, const struct proto_re
         l.rc = proto_jsonw_kv_raw(l.b, "next", "null");
     }
     if (l.rc < 0 || proto_buf_append(l.b, "}", 1) < 0)
-        admin_error(res, 500, "server_error", "out of memory");
+        proto_response_error(res, 500, "server_error", "out of memory");
 }

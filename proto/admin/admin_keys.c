@@ -28,8 +28,7 @@ static int rotate_mask(const struct proto_ctx *ctx, const struct proto_request *
         p = proto_params_get(ctx->params, "alg");
     }
     if (p == NULL && req->query.len) {
-        ctx->params->arena = ctx->arena;
-        if (proto_form_parse(proto_span_ptr(req, req->query), req->query.len, ctx->params) < 0)
+        if (proto_oauth_query(ctx, req) < 0)
             goto bad;
         p = proto_params_get(ctx->params, "alg");
     }

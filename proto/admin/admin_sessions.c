@@ -9,7 +9,6 @@
 #include "autoconfig.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "proto/admin/admin.h"
@@ -42,41 +41,21 @@ static bool session_id_valid(const char *s, size_t len)
     return memcmp(again, s, len) == 0;
 }
 
-static int query_limit(const struct proto_param *p, uint64_t *limit)
-{
-    size_t digits = 0;
-
-    *limit = PROTO_CLIENT_LIST_DEFAULT;
-    if (p == NULL)
-        return 0;
-    while (digits < p->len && p->value[digits] >= '0' && p->value[digits] <= '9')
-        digits++;
-    *limit = digits == p->len && digits >= 1 && digits <= 4 ? strtoull(p->value, NULL, 10) : 0;
-    return *limit >= 1 && *limit <= PROTO_CLIENT_LIST_MAX ? 0 : -EINVAL;
-}
-
 /* The query's parameters: none but client_id, limit and after, each once and valid.
  * 0, or -EINVAL with a 400 written. */
 static int sessions_query_parse(const struct proto_ctx *ctx, const struct proto_request *req,
                                 struct sessions_query *q, struct proto_response *res)
 {
-    struct proto_params *p = ctx->params;
+    static const char *const known[] = {"client_id", "limit", "after", NULL};
 
-    p->arena = ctx->arena;
-    if (proto_form_parse(proto_span_ptr(req, req->query), req->query.len, p) < 0)
-        return bad_request(res, p->error ? p->error : "malformed query");
-    for (size_t i = 0; i < p->n; i++)
-        if (strcmp(p->p[i].name, "client_id") && strcmp(p->p[i].name, "limit") &&
-            strcmp(p->p[i].name, "after"))
-            return bad_request(res, "unknown query parameter");
-    if (proto_params_check_single(p, NULL))
-        return bad_request(res, "a query parameter was sent more than once");
-    q->client_id = proto_params_get(p, "client_id");
-    q->after = proto_params_get(p, "after");
+    if (proto__admin_query(ctx, req, known, res) < 0)
+        return -EINVAL;
+    q->client_id = proto_params_get(ctx->params, "client_id");
+    q->after = proto_params_get(ctx->params, "after");
     if (q->client_id && !proto_client_id_valid(q->client_id->value, q->client_id->len))
         return bad_request(res, "client_id is not a valid client id");
-    if (query_limit(proto_params_get(p, "limit"), &q->limit) < 0)
-        return bad_request(res, "limit must be a number from 1 to 1000");
+    if (proto__admin_limit(ctx, &q->limit, res) < 0)
+        return -EINVAL;
     if (q->after && !session_id_valid(q->after->value, q->after->len))
         return bad_request(res, "after is not a session id this server gave");
     return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "proto/http/response.h"
+#include "proto/jsonw.h"
 
 void proto_response_reset(struct proto_response *r)
 {
@@ -52,9 +53,10 @@ int proto_response_error(struct proto_response *r, int status, const char *error
     r->status = status;
     r->content_type = "application/json";
     proto_buf_reset(b);
-    if (proto_buf_append_str(b, "{\"error\":\"") < 0 || proto_buf_append_str(b, error) < 0 ||
-        proto_buf_append_str(b, "\",\"error_description\":\"") < 0 ||
-        proto_buf_append_str(b, description) < 0 || proto_buf_append_str(b, "\"}") < 0)
+    if (proto_buf_append(b, "{", 1) < 0 ||
+        proto_jsonw_kv_str(b, "error", error, strlen(error)) < 0 ||
+        proto_jsonw_kv_str(b, "error_description", description, strlen(description)) < 0 ||
+        proto_buf_append(b, "}", 1) < 0)
         return -ENOMEM;
     return proto_response_header(r, "Cache-Control", "no-store");
 }

@@ -30,7 +30,8 @@ void proto_response_free(struct proto_response *r);
 int proto_response_header(struct proto_response *r, const char *name, const char *value);
 /* Sets status and a JSON body.  body is copied. */
 int proto_response_json(struct proto_response *r, int status, const char *body);
-/* Sets status and the JSON error body; error and description are our own ASCII constants. */
+/* Sets status and the JSON error body, with Cache-Control: no-store.  error is one of our
+ * constants; the description is ours too, but may quote request text: it is escaped. */
 int proto_response_error(struct proto_response *r, int status, const char *error,
                          const char *description);
 /* Defers the answer to the store process, keeping req[0, len) (copied) in r->store_req;

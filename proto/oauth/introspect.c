@@ -35,11 +35,7 @@ static void introspect_answer(const struct proto_ctx *ctx, const struct shm_toke
     shm_token_scope(ctx->region, t, scope, sizeof(scope));
     proto_interned(ctx, t->audience, aud, sizeof(aud));
     subject = owner->subject ? proto_interned(ctx, owner->subject, sub, sizeof(sub)) : owner->id;
-    res->status = 200;
-    res->content_type = "application/json";
-    proto_oauth_nostore(res);
-    proto_buf_reset(b);
-    proto_buf_append(b, "{", 1);
+    proto_oauth_json_begin(res, 200);
     proto_jsonw_kv_bool(b, "active", 1);
     proto_jsonw_kv_str(b, "scope", scope, strlen(scope));
     proto_jsonw_kv_str(b, "client_id", owner->id, strlen(owner->id));

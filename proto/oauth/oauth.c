@@ -18,6 +18,15 @@ void proto_oauth_nostore(struct proto_response *res)
     proto_response_header(res, "Pragma", "no-cache");
 }
 
+void proto_oauth_json_begin(struct proto_response *res, int status)
+{
+    res->status = status;
+    res->content_type = "application/json";
+    proto_oauth_nostore(res);
+    proto_buf_reset(&res->body);
+    proto_buf_append(&res->body, "{", 1);
+}
+
 void proto_oauth_error(struct proto_response *res, int status, const char *error,
                        const char *description, enum proto_auth_method method)
 {
@@ -67,6 +76,12 @@ int proto_oauth_params(const struct proto_ctx *ctx, const struct proto_request *
         return -EINVAL;
     }
     return 0;
+}
+
+int proto_oauth_query(const struct proto_ctx *ctx, const struct proto_request *req)
+{
+    ctx->params->arena = ctx->arena;
+    return proto_form_parse(proto_span_ptr(req, req->query), req->query.len, ctx->params);
 }
 
 const struct proto_param *proto_oauth_token_request(const struct proto_ctx *ctx,

@@ -247,11 +247,7 @@ static void token_answer(const struct grant *g, const char *access, size_t acces
 {
     struct proto_buf *b = &res->body;
 
-    res->status = 200;
-    res->content_type = "application/json";
-    proto_oauth_nostore(res);
-    proto_buf_reset(b);
-    proto_buf_append(b, "{", 1);
+    proto_oauth_json_begin(res, 200);
     proto_jsonw_kv_str(b, "access_token", access, access_len);
     proto_jsonw_kv_str(b, "token_type", "Bearer", 6);
     proto_jsonw_kv_int(b, "expires_in", g->ttl);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "proto/oauth/handlers.h"
+#include "proto/oauth/oauth.h"
 #include "proto/jsonw.h"
 #include "proto/oauth/scope.h"
 #include "proto/oauth/token_resolve.h"
@@ -37,8 +38,7 @@ static int validate_requirements(const struct proto_ctx *ctx, const struct proto
 
     if (req->query.len == 0)
         return 0;
-    ctx->params->arena = ctx->arena;
-    if (proto_form_parse(proto_span_ptr(req, req->query), req->query.len, ctx->params) < 0)
+    if (proto_oauth_query(ctx, req) < 0)
         return -EINVAL;
     p = proto_params_get(ctx->params, "scope");
     if (p && !proto_scope_subset(p->value, p->len, scope, strlen(scope)))
