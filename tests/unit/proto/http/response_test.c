@@ -184,6 +184,16 @@ static void test_error_body(void **state)
         "{\"error\":\"invalid_request\",\"error_description\":\"grant_type is missing\"}");
 }
 
+/* A description may quote request text: it is escaped, never passed through as JSON. */
+static void test_error_escapes(void **state)
+{
+    struct proto_response *r = *state;
+
+    assert_int_equal(proto_response_error(r, 400, "invalid_request", "a \"b\" \\u0000\n"), 0);
+    assert_buf(&r->body, "{\"error\":\"invalid_request\",\"error_description\":"
+                         "\"a \\\"b\\\" \\\\u0000\\u000a\"}");
+}
+
 static void test_error_replaces_body(void **state)
 {
     struct proto_response *r = *state;
@@ -348,6 +358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_extra_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head_omits_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_escapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_replaces_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_keeps_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reasons, setup, teardown),
