@@ -13,9 +13,9 @@
 
 #include "proto/buf.h"
 #include "proto/ctx.h"
+#include "proto/http/router.h"
 #include "proto/oauth/client_policy.h"
 #include "proto/oauth/scope.h"
-#include "proto/http/router.h"
 #include "shm/client.h"
 
 #define PROTO_CLIENT_SECRET_MAX 255     /* bytes of a chosen secret (UTF-8) */

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "proto/admin/admin.h"
-#include "proto/jsonw.h"
 #include "proto/jose/jwt.h"
+#include "proto/jsonw.h"
 #include "proto/oauth/scope.h"
 #include "proto/oauth/secret.h"
 #include "shm/intern.h"

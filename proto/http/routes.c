@@ -5,9 +5,9 @@
 #include "autoconfig.h"
 
 #include "proto/admin/admin.h"
+#include "proto/http/router.h"
 #include "proto/oauth/discovery.h"
 #include "proto/oauth/handlers.h"
-#include "proto/http/router.h"
 #include "proto/ops/ops.h"
 
 const struct proto_route proto_routes[] = {

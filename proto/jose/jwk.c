@@ -16,9 +16,9 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 
-#include "proto/jsonw.h"
 #include "proto/jose/jwk.h"
 #include "proto/jose/jwt.h"
+#include "proto/jsonw.h"
 #include "proto/oauth/secret.h"
 
 #define JWK_PART_MAX 1400 /* base64url of an RSA modulus of up to 8192 bits */

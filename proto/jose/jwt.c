@@ -16,9 +16,9 @@
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 
-#include "proto/jsonw.h"
 #include "proto/jose/jwt.h"
 #include "proto/jose/keys.h"
+#include "proto/jsonw.h"
 #include "proto/oauth/secret.h"
 #include "shm/hash.h"
 

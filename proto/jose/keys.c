@@ -14,10 +14,10 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-#include "proto/jsonw.h"
 #include "proto/jose/jwk.h"
 #include "proto/jose/jwt.h"
 #include "proto/jose/keys.h"
+#include "proto/jsonw.h"
 #include "proto/oauth/secret.h"
 
 #define SYNC_TRIES 4

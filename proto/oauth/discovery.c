@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proto/oauth/discovery.h"
-#include "proto/jsonw.h"
 #include "proto/jose/keys.h"
+#include "proto/jsonw.h"
 #include "proto/oauth/client_auth.h"
+#include "proto/oauth/discovery.h"
 #include "proto/oauth/scope.h"
 
 static int discovery_url(struct proto_buf *b, const char *name, const char *issuer,

@@ -7,14 +7,14 @@
 
 #include <string.h>
 
+#include "proto/jose/jwt.h"
+#include "proto/jsonw.h"
 #include "proto/oauth/client_policy.h"
 #include "proto/oauth/handlers.h"
-#include "proto/jsonw.h"
-#include "proto/jose/jwt.h"
 #include "proto/oauth/oauth.h"
 #include "proto/oauth/scope.h"
-#include "proto/oauth/token_resolve.h"
 #include "proto/oauth/secret.h"
+#include "proto/oauth/token_resolve.h"
 #include "proto/oauth/tokens.h"
 
 static void introspect_inactive(struct proto_response *res)

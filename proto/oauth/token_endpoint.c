@@ -12,10 +12,10 @@
 
 #include <openssl/crypto.h>
 
+#include "proto/jose/jwt.h"
+#include "proto/jsonw.h"
 #include "proto/oauth/client_policy.h"
 #include "proto/oauth/handlers.h"
-#include "proto/jsonw.h"
-#include "proto/jose/jwt.h"
 #include "proto/oauth/oauth.h"
 #include "proto/oauth/scope.h"
 #include "proto/oauth/secret.h"

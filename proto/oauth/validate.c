@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/jsonw.h"
 #include "proto/oauth/handlers.h"
 #include "proto/oauth/oauth.h"
-#include "proto/jsonw.h"
 #include "proto/oauth/scope.h"
 #include "proto/oauth/token_resolve.h"
 

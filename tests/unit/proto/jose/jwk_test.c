@@ -18,9 +18,9 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 
-#include "proto/jsonw.h"
 #include "proto/jose/jwk.h"
 #include "proto/jose/jwt.h"
+#include "proto/jsonw.h"
 #include "proto/oauth/secret.h"
 
 /* RFC 7638 §3.1. */
