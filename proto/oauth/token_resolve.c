@@ -1,5 +1,5 @@
 /*
- * Token resolution (see resolve.h): the table first, then, for a JWT and only when
+ * Token resolution (see token_resolve.h): the table first, then, for a JWT and only when
  * tokens.jwt_verify_unknown is set, its signature.  A verified JWT is inserted with
  * insert-unique, so of two workers that see it at once (or one revoking it) at most one
  * entry exists: a revocation can never hide behind a twin.
