@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/http.h"
+#include "proto/http/http.h"
 
 #define MASTER_LISTEN_MAX 16
 

@@ -24,9 +24,9 @@
 
 #define LOG_MODULE "dev"
 #include "master/master.h"
-#include "proto/jwt.h"
-#include "proto/oauth.h"
-#include "proto/secret.h"
+#include "proto/jose/jwt.h"
+#include "proto/oauth/client_policy.h"
+#include "proto/oauth/secret.h"
 #include "shm/client.h"
 #include "shm/intern.h"
 #include "shm/log.h"

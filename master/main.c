@@ -18,9 +18,9 @@
 #include <openssl/crypto.h>
 
 #include "master/master.h"
-#include "proto/discovery.h"
-#include "proto/keys.h"
-#include "proto/secret.h"
+#include "proto/oauth/discovery.h"
+#include "proto/jose/keys.h"
+#include "proto/oauth/secret.h"
 #include "shm/log.h"
 #include "store/check.h"
 #include "store/writer.h"

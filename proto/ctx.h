@@ -10,7 +10,8 @@
 #include <stdint.h>
 
 #include "proto/buf.h"
-#include "proto/params.h"
+#include "proto/oauth/params.h"
+#include "shm/intern.h"
 #include "shm/region.h"
 
 struct proto_keys;
@@ -48,7 +49,7 @@ struct proto_config {
     uint32_t default_access_ttl;  /* for clients created without one */
     uint32_t default_refresh_ttl;
     const char *scopes_supported; /* space-delimited, NULL: not published */
-    /* Failed authentications a minute before 429 (proto/auth_limit.c): for one client id
+    /* Failed authentications a minute before 429 (proto/oauth/auth_limit.c): for one client id
      * from one address, from one address, and for one client id whose secret was chosen. */
     uint32_t auth_fail_per_client_address;
     uint32_t auth_fail_per_address;
@@ -108,6 +109,15 @@ static inline int proto_journal_client_deleted(const struct proto_ctx *ctx, cons
     const struct proto_journal *j = ctx->journal;
 
     return j ? j->client_deleted(j->arg, id, generation, version) : 0;
+}
+
+/* The text of interned string id into buf (cap bytes), "" when id is 0 or unknown; buf. */
+static inline const char *proto_interned(const struct proto_ctx *ctx, uint32_t id, char *buf,
+                                         size_t cap)
+{
+    if (shm_intern_get(ctx->region, id, buf, cap) < 0)
+        buf[0] = '\0';
+    return buf;
 }
 
 #endif

@@ -40,7 +40,7 @@ struct shm_client {
     uint32_t grant_types;
     uint32_t flags;
     uint32_t access_ttl, max_access_ttl, refresh_ttl;
-    uint32_t jwt_alg;         /* signing algorithm of JWT access tokens (proto/jwt.h) */
+    uint32_t jwt_alg;         /* signing algorithm of JWT access tokens (proto/jose/jwt.h) */
     uint32_t max_live_tokens; /* live tokens it may hold; 0: tokens.max_live_per_client */
     int64_t created, updated;
 };

@@ -1,7 +1,7 @@
 /*
  * Counters of failed client authentications per minute, shared by every worker, for the
  * token endpoint's 429: a count-min sketch of 2 x SHM_RATELIMIT_BUCKETS atomic words, each
- * (minute << 32 | count).  Keys are SHA-256 digests (proto/auth_limit.c: a client id from
+ * (minute << 32 | count).  Keys are SHA-256 digests (proto/oauth/auth_limit.c: a client id from
  * an address, an address, a client id), so any number of keys fits in fixed memory; a
  * collision can only over-count, never under-count.
  */

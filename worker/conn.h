@@ -20,7 +20,7 @@
 #include <uv.h>
 
 #include "proto/buf.h"
-#include "proto/http.h"
+#include "proto/http/http.h"
 #include "worker/context.h"
 
 struct worker_storeq;

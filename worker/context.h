@@ -15,8 +15,8 @@
 
 #include "proto/buf.h"
 #include "proto/ctx.h"
-#include "proto/params.h"
-#include "proto/response.h"
+#include "proto/oauth/params.h"
+#include "proto/http/response.h"
 #include "worker/journal.h"
 #include "worker/worker.h"
 

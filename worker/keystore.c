@@ -22,9 +22,9 @@
 #include <openssl/crypto.h>
 
 #define LOG_MODULE "keys"
-#include "proto/jwk.h"
-#include "proto/jwt.h"
-#include "proto/keys.h"
+#include "proto/jose/jwk.h"
+#include "proto/jose/jwt.h"
+#include "proto/jose/keys.h"
 #include "shm/log.h"
 #include "worker/worker.h"
 

@@ -1,5 +1,5 @@
 /*
- * HTTP/1.1 pipelining on one connection: the input buffer, parsing (proto/http.c over
+ * HTTP/1.1 pipelining on one connection: the input buffer, parsing (proto/http/http.c over
  * llhttp), and answering requests strictly in order into the output buffer — every
  * request a read completes, so a batch goes out with one TLS write and one socket write.
  * A response a handler deferred to the store process (proto_response_defer) pauses
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define LOG_MODULE "conn"
-#include "proto/router.h"
+#include "proto/http/router.h"
 #include "shm/log.h"
 #include "worker/conn.h"
 #include "worker/storeq.h"

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define LOG_MODULE "worker"
-#include "proto/keys.h"
+#include "proto/jose/keys.h"
 #include "shm/log.h"
 #include "worker/conn.h"
 

@@ -13,7 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "proto/ctx.h"
-#include "proto/http.h"
+#include "proto/http/http.h"
 #include "shm/region.h"
 
 #define WORKER_LISTENERS_MAX 64

@@ -1,5 +1,5 @@
 /*
- * Fuzz target of HTTP request parsing (proto/http.c), driven the way worker/conn.c drives
+ * Fuzz target of HTTP request parsing (proto/http/http.c), driven the way worker/conn.c drives
  * it: bytes are appended to one contiguous buffer in pieces (conn_input_plain), then feed,
  * answer through the router, next, drop the done bytes and shift (conn_process).  Every
  * parsed request, every refusal and every serialised response is checked against what
@@ -20,9 +20,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proto/http.h"
-#include "proto/response.h"
-#include "proto/router.h"
+#include "proto/http/http.h"
+#include "proto/http/response.h"
+#include "proto/http/router.h"
 #include "shm/region.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -152,7 +152,7 @@ static bool fuzz_span_has(const struct proto_request *r, struct proto_span s, co
 }
 
 /* RFC 9110 tchar, what a header name is made of, one at least: llhttp in strict mode
- * refuses the rest (whitespace before the colon above all), proto/http.c an empty name. */
+ * refuses the rest (whitespace before the colon above all), proto/http/http.c an empty name. */
 static bool fuzz_span_is_token(const struct proto_request *r, struct proto_span s)
 {
     const char *p = proto_span_ptr(r, s);
@@ -260,7 +260,7 @@ static void fuzz_check_body(struct fuzz_conn *c, size_t used)
     }
 }
 
-/* RFC 9112 as proto/http.c enforces it: HTTP/1.x, no line of the header block starting
+/* RFC 9112 as proto/http/http.c enforces it: HTTP/1.x, no line of the header block starting
  * with a blank (obs-fold), one Host at most and one exactly in HTTP/1.1. */
 static void fuzz_check_syntax(const struct proto_http *h, size_t used)
 {

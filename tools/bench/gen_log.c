@@ -33,8 +33,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "proto/oauth.h"
-#include "proto/secret.h"
+#include "proto/oauth/client_policy.h"
+#include "proto/oauth/secret.h"
+#include "proto/oauth/tokens.h"
 #include "shm/token.h"
 #include "store/writer.h"
 

@@ -2,7 +2,7 @@
  * The fixture of the endpoint handlers' unit tests (token, client authentication,
  * validation, introspection, revocation, admin clients): jwt_fixture.h's region, ctx and
  * keystore, plus a journal that records what the handlers report, clients written into
- * shared memory, and requests parsed from raw HTTP text by proto/http.c and routed through
+ * shared memory, and requests parsed from raw HTTP text by proto/http/http.c and routed through
  * the server's own table, so a test sees what a worker would answer.
  */
 #ifndef TESTS_UNIT_PROTO_CTX_FIXTURE_H
@@ -12,11 +12,19 @@
 
 #include <openssl/evp.h>
 
-#include "proto/admin.h"
-#include "proto/router.h"
+#include "proto/admin/admin.h"
+#include "proto/http/router.h"
+#include "proto/oauth/client_auth.h"
+#include "proto/oauth/client_policy.h"
+#include "proto/oauth/oauth.h"
+#include "proto/oauth/scope.h"
+#include "proto/oauth/secret.h"
+#include "proto/oauth/token_limit.h"
+#include "proto/oauth/token_resolve.h"
+#include "proto/oauth/tokens.h"
 #include "shm/scope.h"
 #include "shm/token.h"
-#include "tests/unit/proto/jwt_fixture.h"
+#include "tests/unit/proto/jose/jwt_fixture.h"
 
 #define CFX_ADMIN_TOKEN "admin-token-for-unit-tests"
 #define CFX_ADMIN "Bearer " CFX_ADMIN_TOKEN
