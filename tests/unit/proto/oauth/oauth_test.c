@@ -245,7 +245,7 @@ static void test_params(void **state)
     assert_string_equal(proto_params_get(&f->fx.params, "b")->value, "A");
     /* anything else sent twice is refused (RFC 6749 §3.2) */
     req = cfx_form_parse(f, "/oauth2/token", NULL, "a=1&a=1");
-    assert_int_equal(proto_oauth_params(&f->fx.ctx, req, &f->res), -1);
+    assert_int_equal(proto_oauth_params(&f->fx.ctx, req, &f->res), -EINVAL);
     cfx_error(f, 400, "invalid_request");
     req = cfx_parse(f, "POST /oauth2/token", "Content-Type: Application/JSON; charset=utf-8\r\n",
                     "{\"a\":\"1\",\"scope\":[\"x\",\"y\"]}");
@@ -256,12 +256,12 @@ static void test_params(void **state)
     assert_int_equal(proto_oauth_params(&f->fx.ctx, req, &f->res), 0);
     assert_int_equal(f->fx.params.n, 0);
     req = cfx_parse(f, "POST /oauth2/token", NULL, "a=1");
-    assert_int_equal(proto_oauth_params(&f->fx.ctx, req, &f->res), -1);
+    assert_int_equal(proto_oauth_params(&f->fx.ctx, req, &f->res), -EINVAL);
     cfx_error(f, 400, "invalid_request");
     req = cfx_parse(f, "POST /oauth2/token", "Content-Type: text/plain\r\n", "a=1");
-    assert_int_equal(proto_oauth_params(&f->fx.ctx, req, &f->res), -1);
+    assert_int_equal(proto_oauth_params(&f->fx.ctx, req, &f->res), -EINVAL);
     req = cfx_parse(f, "POST /oauth2/token", "Content-Type: application/json\r\n", "{\"a\":");
-    assert_int_equal(proto_oauth_params(&f->fx.ctx, req, &f->res), -1);
+    assert_int_equal(proto_oauth_params(&f->fx.ctx, req, &f->res), -EINVAL);
     cfx_error(f, 400, "invalid_request");
 }
 
@@ -283,14 +283,14 @@ static void test_scopes(void **state)
     assert_string_equal(out, "");
     assert_int_equal(proto_scope_normalize("x:y!#[]~", 8, out, sizeof(out)), 8);
     /* RFC 6749 §3.3: no '"', no '\\', nothing outside %x21-7E */
-    assert_int_equal(proto_scope_normalize("a\"b", 3, out, sizeof(out)), -1);
-    assert_int_equal(proto_scope_normalize("a\\b", 3, out, sizeof(out)), -1);
-    assert_int_equal(proto_scope_normalize("a\tb", 3, out, sizeof(out)), -1);
-    assert_int_equal(proto_scope_normalize("caf\xc3\xa9", 5, out, sizeof(out)), -1);
+    assert_int_equal(proto_scope_normalize("a\"b", 3, out, sizeof(out)), -EINVAL);
+    assert_int_equal(proto_scope_normalize("a\\b", 3, out, sizeof(out)), -EINVAL);
+    assert_int_equal(proto_scope_normalize("a\tb", 3, out, sizeof(out)), -EINVAL);
+    assert_int_equal(proto_scope_normalize("caf\xc3\xa9", 5, out, sizeof(out)), -EINVAL);
     /* it must fit, NUL included */
     assert_int_equal(proto_scope_normalize("0123456789abcde", 15, out, sizeof(out)), 15);
-    assert_int_equal(proto_scope_normalize("0123456789abcdef", 16, out, sizeof(out)), -1);
-    assert_int_equal(proto_scope_normalize("0123456 89abcdef", 16, out, sizeof(out)), -1);
+    assert_int_equal(proto_scope_normalize("0123456789abcdef", 16, out, sizeof(out)), -ENOSPC);
+    assert_int_equal(proto_scope_normalize("0123456 89abcdef", 16, out, sizeof(out)), -ENOSPC);
 }
 
 static void test_bearer(void **state)
