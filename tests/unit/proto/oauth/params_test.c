@@ -210,9 +210,9 @@ static void test_form_names(void **state)
     assert_int_equal(proto_hex_value('0'), 0);
     assert_int_equal(proto_hex_value('f'), 15);
     assert_int_equal(proto_hex_value('F'), 15);
-    assert_int_equal(proto_hex_value('g'), -1);
-    assert_int_equal(proto_hex_value('G'), -1);
-    assert_int_equal(proto_hex_value('/'), -1);
+    assert_int_equal(proto_hex_value('g'), -EINVAL);
+    assert_int_equal(proto_hex_value('G'), -EINVAL);
+    assert_int_equal(proto_hex_value('/'), -EINVAL);
 }
 
 int main(void)
