@@ -3,7 +3,7 @@ Fixtures and helpers of tessera's integration tests: each test starts the real t
 (--dev, a throwaway data directory with its self-signed certificate, a free loopback port)
 and talks to it over TLS or plain HTTP with requests, raw sockets, curl or openssl.
 
-Rules (docs: STYLE.md, Tests): every test owns its port and directory; every wait polls a
+Rules (docs/HACKING.md, Tests): every test owns its port and directory; every wait polls a
 condition against a deadline; teardown stops the server with SIGTERM, expects exit status
 0, and checks that no process of the server is left and that no worker died unexpectedly.
 A server's data directory is a copy of one --dev filled once per session (dev_template)

@@ -1,5 +1,5 @@
 """The event log on stderr (one line per event: time level role[pid] module: message), the
-log level, and what must never be logged: the admin token (STYLE.md, Errors and logs)."""
+log level, and what must never be logged: the admin token (docs/HACKING.md, Files, functions, errors)."""
 import os
 import re
 import signal
