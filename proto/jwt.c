@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <openssl/ecdsa.h>
+#include <openssl/err.h>
 #include <openssl/rsa.h>
 
 #include "proto/jsonw.h"
@@ -178,8 +179,10 @@ int proto_jws_verify(EVP_PKEY *pk, int alg, const void *msg, size_t len, const u
     int rc = -1;
 
     if (alg == PROTO_JWT_ES256) {
-        if (siglen != 64 || es256_to_der(sig, der, &n) < 0)
+        if (siglen != 64 || es256_to_der(sig, der, &n) < 0) {
+            ERR_clear_error();
             return -1;
+        }
         sig = der;
         siglen = n;
     } else if ((alg == PROTO_JWT_EDDSA && siglen != 64) ||
@@ -191,6 +194,10 @@ int proto_jws_verify(EVP_PKEY *pk, int alg, const void *msg, size_t len, const u
         EVP_DigestVerify(md, sig, siglen, msg, len) == 1)
         rc = 0;
     EVP_MD_CTX_free(md);
+    /* A forged signature is an answer, not an error: leave nothing on the thread's queue,
+     * where the worker's TLS calls would read it as theirs. */
+    if (rc < 0)
+        ERR_clear_error();
     return rc;
 }
 
