@@ -598,6 +598,36 @@ class Server:
         return problems
 
 
+# --- sanitizer reports ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sanitizer_reports(tmp_path_factory):
+    """The directory where every tesserad process the tests start writes the report of an
+    AddressSanitizer, LeakSanitizer or UndefinedBehaviorSanitizer finding, as asan.PID or
+    ubsan.PID (builds without sanitizers ignore the variables).  On stderr alone a report
+    of a worker could go unseen: the test may pass while the worker is respawned."""
+    d = tmp_path_factory.mktemp("sanitizer")
+    supp = pathlib.Path(__file__).with_name("lsan.supp")
+    for var, extra in (("ASAN_OPTIONS", f"log_path={d / 'asan'}"),
+                       ("UBSAN_OPTIONS", f"print_stacktrace=1:log_path={d / 'ubsan'}"),
+                       ("LSAN_OPTIONS", f"suppressions={supp}:print_suppressions=0")):
+        os.environ[var] = ":".join(o for o in (os.environ.get(var, ""), extra) if o)
+    return d
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_report(sanitizer_reports):
+    """Fails the test when a process wrote a sanitizer report during it (checked after the
+    servers it started have stopped, so leaks found at exit count too)."""
+    before = set(sanitizer_reports.iterdir())
+    yield
+    new = sorted(set(sanitizer_reports.iterdir()) - before)
+    if new:
+        pytest.fail("sanitizer report of a tesserad process:\n" + "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[:20000]}" for p in new))
+
+
 @pytest.fixture
 def data_dir(tmp_path):
     """A data directory path of the test's own (not created: tesserad --dev makes it)."""
