@@ -327,7 +327,8 @@ static void fuzz_resolve(const struct fuzz_case *fc, const struct fuzz_token *t)
     fuzz_forget(t);
 }
 
-/* A token the target did not sign is refused, and so is jti extraction's garbage. */
+/* Verification or resolution, then jti extraction (which trusts the table, not the
+ * signature: whatever it copies stays inside its buffer). */
 static void fuzz_run(const struct fuzz_case *fc, const struct fuzz_token *t, bool resolve)
 {
     char jti[PROTO_JWT_JTI_MAX];
@@ -337,7 +338,7 @@ static void fuzz_run(const struct fuzz_case *fc, const struct fuzz_token *t, boo
     else
         fuzz_verify(fc, t);
     if (proto_jwt_jti(t->text, t->len, jti, sizeof(jti)) == 0)
-        FUZZ_CHECK(strnlen(jti, sizeof(jti)) < sizeof(jti) && jti[0] != '\0');
+        FUZZ_CHECK(strnlen(jti, sizeof(jti)) < sizeof(jti));
     fuzz_check_no_error();
 }
 
