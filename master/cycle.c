@@ -16,6 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #define LOG_MODULE "master"
 #include "master/master.h"
 #include "shm/log.h"
@@ -44,6 +48,14 @@ static void cycle_signals(sigset_t *set)
     sigaddset(set, SIGHUP);
 }
 
+void master_child_exit(int status)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    __lsan_do_leak_check();
+#endif
+    _exit(status);
+}
+
 /* In the child: back to default signal handling, then serve. */
 static void cycle_child(struct master *m, size_t slot)
 {
@@ -61,7 +73,7 @@ static void cycle_child(struct master *m, size_t slot)
         if (i != slot)
             master_listen_close_slot(&m->ls, i);
     nls = master_listen_for_slot(&m->ls, slot, ls, WORKER_LISTENERS_MAX);
-    _exit(worker_run(&m->ws, &id, ls, nls));
+    master_child_exit(worker_run(&m->ws, &id, ls, nls));
 }
 
 static int cycle_spawn(struct master *m, size_t slot)

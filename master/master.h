@@ -63,6 +63,10 @@ int master_rlimit_apply(struct master *m);
 /* Forks the workers and supervises them and the store process until SIGTERM/SIGINT;
  * returns the exit status. */
 int master_cycle_run(struct master *m);
+/* Ends a forked child (a worker, the store) with its status: _exit(), so that it runs
+ * none of the master's atexit() handlers; in a sanitizer build, after the leak check
+ * exit() would have run, so a child's leaks are reported like the master's. */
+__attribute__((noreturn)) void master_child_exit(int status);
 
 /* Starts the store process, which recovers the data and loads shared memory, and waits
  * until it is ready.  0, or the exit status to stop with (2: damaged data). */

@@ -56,7 +56,7 @@ static void storeproc_child(struct master *m, bool recover, int ready_fd)
     sigprocmask(SIG_UNBLOCK, &set, NULL);
     shm_log_setup("store", shm_log_current_level());
     master_listen_close_all(&m->ls);
-    _exit(store_daemon_run(&s));
+    master_child_exit(store_daemon_run(&s));
 }
 
 int master_store_spawn(struct master *m, bool recover, int ready_fd)

@@ -7,8 +7,10 @@ client_secret_post), over requests sessions that trust only the dev certificate.
 import base64
 import urllib.parse
 
+from slow import slow
+
 BASE64URL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-TIMEOUT = 10  # seconds per request; Argon2id secrets cost ~20 ms each
+TIMEOUT = slow(10)  # seconds per request; Argon2id secrets cost ~20 ms each
 
 
 def basic(client_id, secret, encode=True):

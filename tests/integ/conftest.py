@@ -4,8 +4,9 @@ Fixtures and helpers of tessera's integration tests: each test starts the real t
 and talks to it over TLS or plain HTTP with requests, raw sockets, curl or openssl.
 
 Rules (docs/HACKING.md, Tests): every test owns its port and directory; every wait polls a
-condition against a deadline; teardown stops the server with SIGTERM, expects exit status
-0, and checks that no process of the server is left and that no worker died unexpectedly.
+condition against a deadline (stretched by TESSERA_TEST_SLOW: slow.py); teardown stops the
+server with SIGTERM, expects exit status 0, and checks that no process of the server is left,
+that no worker died unexpectedly and that no process wrote a sanitizer report.
 A server's data directory is a copy of one --dev filled once per session (dev_template)
 unless the test asks for a fresh one.  TESSERAD names the binary (make check sets it).
 """
@@ -25,6 +26,7 @@ import pytest
 import requests
 
 from admin_api import Admin, OAuth
+from slow import slow
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TESSERAD = os.environ.get("TESSERAD") or str(REPO / "build" / "tesserad")
@@ -50,7 +52,9 @@ LOG_LINE = re.compile(
 
 
 def wait_for(cond, timeout, what, interval=0.01):
-    """Polls cond() until it returns a true value (returned) or timeout seconds pass."""
+    """Polls cond() until it returns a true value (returned) or timeout seconds (stretched
+    by TESSERA_TEST_SLOW) pass."""
+    timeout = slow(timeout)
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
@@ -250,7 +254,7 @@ class HTTPConn:
         return True
 
     def read_response(self, timeout=IO_TIMEOUT, head=False):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + slow(timeout)
         while b"\r\n\r\n" not in self.buf:
             if not self._recv(deadline):
                 raise Closed(f"connection closed ({self.eof}) with {self.buf[:200]!r} unread")
@@ -274,7 +278,7 @@ class HTTPConn:
 
     def read_eof(self, timeout=IO_TIMEOUT):
         """Waits for the peer to close; returns what arrived before the close."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + slow(timeout)
         while self._recv(deadline):
             pass
         rest, self.buf = self.buf, b""
@@ -313,7 +317,7 @@ def tls_context(cafile, alpn=("http/1.1",), minimum=None, maximum=None):
 def tls_socket(host, port, cafile, server_hostname=None, timeout=IO_TIMEOUT, **ctx_args):
     """A TLS connection with a completed handshake, verified against cafile."""
     ctx = tls_context(cafile, **ctx_args)
-    raw = socket.create_connection((host, port), timeout=timeout)
+    raw = socket.create_connection((host, port), timeout=slow(timeout))
     try:
         return ctx.wrap_socket(
             raw, server_hostname=server_hostname or host, suppress_ragged_eofs=False
@@ -462,9 +466,9 @@ class Server:
 
     def wait_exit(self, timeout=STOP_TIMEOUT):
         try:
-            return self.proc.wait(timeout=timeout)
+            return self.proc.wait(timeout=slow(timeout))
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"tesserad did not exit within {timeout} s") from None
+            raise AssertionError(f"tesserad did not exit within {slow(timeout)} s") from None
 
     def stop(self, timeout=STOP_TIMEOUT):
         """SIGTERM, then the exit status (which the caller asserts)."""
@@ -551,11 +555,13 @@ class Server:
         )
 
     def plain(self, timeout=IO_TIMEOUT):
-        return HTTPConn(socket.create_connection((self.host, self.plain_port), timeout=timeout))
+        return HTTPConn(
+            socket.create_connection((self.host, self.plain_port), timeout=slow(timeout))
+        )
 
     def raw(self, port=None, timeout=IO_TIMEOUT):
         """A plain TCP socket to the TLS port (for bytes that are not TLS)."""
-        return socket.create_connection((self.host, port or self.port), timeout=timeout)
+        return socket.create_connection((self.host, port or self.port), timeout=slow(timeout))
 
     def connect(self, timeout=IO_TIMEOUT):
         return self.tls(timeout) if self.port else self.plain(timeout)
@@ -575,11 +581,11 @@ class Server:
         if self.proc.poll() is None:
             self.signal(signal.SIGTERM)
             try:
-                rc = self.proc.wait(timeout=STOP_TIMEOUT)
+                rc = self.proc.wait(timeout=slow(STOP_TIMEOUT))
                 if rc != 0:
                     problems.append(f"tesserad exited {rc} after SIGTERM")
             except subprocess.TimeoutExpired:
-                problems.append(f"tesserad ignored SIGTERM for {STOP_TIMEOUT} s")
+                problems.append(f"tesserad ignored SIGTERM for {slow(STOP_TIMEOUT)} s")
                 self.kill_everything()
         elif self.expect_exit is None:
             problems.append(f"tesserad exited by itself with {self.proc.returncode}")
@@ -596,6 +602,36 @@ class Server:
             if deaths:
                 problems.append("unexpected worker deaths:\n" + "\n".join(deaths))
         return problems
+
+
+# --- sanitizer reports ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sanitizer_reports(tmp_path_factory):
+    """The directory where every tesserad process the tests start writes the report of an
+    AddressSanitizer, LeakSanitizer or UndefinedBehaviorSanitizer finding, as asan.PID or
+    ubsan.PID (builds without sanitizers ignore the variables).  On stderr alone a report
+    of a worker could go unseen: the test may pass while the worker is respawned."""
+    d = tmp_path_factory.mktemp("sanitizer")
+    supp = pathlib.Path(__file__).with_name("lsan.supp")
+    for var, extra in (("ASAN_OPTIONS", f"log_path={d / 'asan'}"),
+                       ("UBSAN_OPTIONS", f"print_stacktrace=1:log_path={d / 'ubsan'}"),
+                       ("LSAN_OPTIONS", f"suppressions={supp}:print_suppressions=0")):
+        os.environ[var] = ":".join(o for o in (os.environ.get(var, ""), extra) if o)
+    return d
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_report(sanitizer_reports):
+    """Fails the test when a process wrote a sanitizer report during it (checked after the
+    servers it started have stopped, so leaks found at exit count too)."""
+    before = set(sanitizer_reports.iterdir())
+    yield
+    new = sorted(set(sanitizer_reports.iterdir()) - before)
+    if new:
+        pytest.fail("sanitizer report of a tesserad process:\n" + "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[:20000]}" for p in new))
 
 
 @pytest.fixture
@@ -650,7 +686,7 @@ def server(tmp_path, dev_template):
 def run_tesserad(*args, timeout=10, cwd=None):
     """Runs tesserad to completion (for flags that exit); returns CompletedProcess."""
     return subprocess.run(
-        [TESSERAD, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        [TESSERAD, *args], capture_output=True, text=True, timeout=slow(timeout), cwd=cwd,
         start_new_session=True, stdin=subprocess.DEVNULL,
     )
 

@@ -34,8 +34,9 @@ from conftest import (  # noqa: E402
     tls_context,
     wait_for,
 )
+from slow import slow  # noqa: E402
 
-TIMEOUT = 10  # seconds per request of the load
+TIMEOUT = slow(10)  # seconds per request of the load
 
 
 # --- processes -----------------------------------------------------------------------

@@ -14,8 +14,10 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
+from slow import slow
+
 HERE = pathlib.Path(__file__).resolve().parent
-OVERALL_TIMEOUT = 900  # seconds; every wait inside the tests has its own, much shorter
+OVERALL_TIMEOUT = slow(900)  # seconds; every wait inside the tests has its own, much shorter
 
 
 def comment(text):
