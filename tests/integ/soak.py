@@ -47,6 +47,10 @@ CONFIG = {
 # How far "back where it started" may be: anonymous memory may keep what allocators hold
 # on to (buffers grown for the largest request, OpenSSL's caches), not what load piles up.
 RSS_SLACK_KIB = 24 * 1024
+# Under AddressSanitizer freed memory first waits in its quarantine (256 MiB a process by
+# default) before reuse, so RSS grows by up to that much without a leak; leaks are
+# LeakSanitizer's to find there.
+ASAN_QUARANTINE_KIB = 256 * 1024
 FD_SLACK = 4
 TOKENS_SLACK = 8
 INTERNED_SLACK = 8
@@ -235,6 +239,15 @@ def metrics(srv):
     return out
 
 
+def sanitized(pid):
+    """True when the process runs with AddressSanitizer's runtime."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return "libasan" in f.read()
+    except OSError:
+        return False
+
+
 def proc_snapshot(pids):
     """{pid: (RssAnon in KiB, open fds)} of the given processes."""
     out = {}
@@ -349,7 +362,8 @@ def check(srv, pids, base, final, tally, threads):
         now = final["procs"].get(pid)
         if now is None:
             continue
-        if now[0] > anon + RSS_SLACK_KIB:
+        slack = RSS_SLACK_KIB + (ASAN_QUARANTINE_KIB if sanitized(pid) else 0)
+        if now[0] > anon + slack:
             problems.append(f"pid {pid}: RssAnon {anon} -> {now[0]} KiB")
         if now[1] > fds + FD_SLACK:
             problems.append(f"pid {pid}: open fds {fds} -> {now[1]}")
